@@ -1,0 +1,180 @@
+//! Cryptographic building blocks shared by the protocol and storage layers: the master key that
+//! seals secrets at rest (AES-256-GCM), Argon2id static-password hashes, and constant-time
+//! comparison. Nothing here logs or formats a secret.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+#[derive(Debug, Error)]
+pub enum CryptoError {
+    #[error("the master key must be 64 hex characters (32 bytes)")]
+    BadMasterKey,
+    #[error("a sealed secret failed its integrity check (wrong master key or tampered row)")]
+    Unseal,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// The 32-byte key under which every secret at rest is sealed. Zeroized on drop, never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    pub fn from_hex(raw: &str) -> Result<Self, CryptoError> {
+        let bytes = Zeroizing::new(hex::decode(raw.trim()).map_err(|_| CryptoError::BadMasterKey)?);
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::BadMasterKey)?;
+        Ok(Self(key))
+    }
+
+    pub fn generate() -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        Self(key)
+    }
+
+    /// Hex form, for writing a freshly generated key file. The caller owns the result's secrecy.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0))
+    }
+
+    /// Seals `plaintext`; `context` (for example `authenticator-key:VDS0000001`) is bound as
+    /// associated data so that a sealed value copied to another row does not open there.
+    /// Layout: 12-byte nonce | ciphertext | 16-byte tag.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
+        let cipher = Aes256Gcm::new((&self.0).into());
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = Vec::with_capacity(12 + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if sealed.len() < 12 + 16 {
+            return Err(CryptoError::Unseal);
+        }
+        let cipher = Aes256Gcm::new((&self.0).into());
+        let (nonce, body) = sealed.split_at(12);
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoError::Unseal)
+    }
+}
+
+/// Hashes a static password with Argon2id (the crate's defaults: 19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> Result<String, CryptoError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| CryptoError::Hash(e.to_string()))
+}
+
+/// Checks a static password against its stored PHC string. A malformed hash never verifies.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Constant-time equality of two byte strings (length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(vec![0u8; n]);
+    OsRng.fill_bytes(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_in_their_context() {
+        let key = MasterKey::generate();
+        let sealed = key.seal("authenticator-key:VDS0000001", b"secret");
+        assert_eq!(
+            key.open("authenticator-key:VDS0000001", &sealed)
+                .unwrap()
+                .as_slice(),
+            b"secret"
+        );
+        assert!(key.open("authenticator-key:VDS0000002", &sealed).is_err());
+        assert!(MasterKey::generate()
+            .open("authenticator-key:VDS0000001", &sealed)
+            .is_err());
+    }
+
+    #[test]
+    fn tampered_ciphertext_is_refused() {
+        let key = MasterKey::generate();
+        let mut sealed = key.seal("c", b"secret");
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert!(key.open("c", &sealed).is_err());
+    }
+
+    #[test]
+    fn password_hash_round_trip() {
+        let phc = hash_password("1.Password").unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("1.Password", &phc));
+        assert!(!verify_password("1.password", &phc));
+        assert!(!verify_password("1.Password", "not a hash"));
+    }
+
+    #[test]
+    fn master_key_parses_only_32_bytes_of_hex() {
+        assert!(MasterKey::from_hex(&"ab".repeat(32)).is_ok());
+        assert!(MasterKey::from_hex(&"ab".repeat(31)).is_err());
+        assert!(MasterKey::from_hex("zz").is_err());
+        assert_eq!(format!("{:?}", MasterKey::generate()), "MasterKey(..)");
+    }
+
+    #[test]
+    fn ct_eq_compares_content_and_length() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}

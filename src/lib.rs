@@ -1,0 +1,13 @@
+//! provd: a OneSpan-compatible SOAP provisioning server for mobile authenticators.
+//!
+//! Layers, each with its own error type:
+//! * [`wire`]: SOAP 1.1 envelopes, the `PROVISIONCMD_*` / `PROVFLD_*` vocabulary, the WSDL.
+//! * [`protocol`]: what the commands do (DSAPP-SRP registration, server time, ...); never XML.
+//! * [`store`]: diesel over SQLite or PostgreSQL; never seen by the SOAP layer.
+//! * [`server`]: actix-web, the HTTP endpoint; [`cli`]: the `provd` command line.
+
+pub mod crypto;
+pub mod store;
+pub mod types;
+pub mod protocol;
+pub mod wire;

@@ -1,0 +1,312 @@
+use diesel::prelude::*;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::schema::{authenticators, users};
+use super::{now, DbConnection, Store, StoreError};
+use crate::types::{Domain, SerialNumber, UserId};
+
+/// The authenticator type provd generates: a software (mobile) authenticator.
+pub const DEFAULT_TYPE: &str = "DIGIPASS APP";
+/// Its default applications: a response-only OTP application.
+pub const DEFAULT_APPLICATIONS: &str = "RESPONSE_ONLY";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthenticatorStatus {
+    /// In the pool, assigned to nobody.
+    Available,
+    /// Assigned to a user, not yet activated on a device.
+    Assigned,
+    /// Activated and bound to its user.
+    Active,
+}
+
+impl AuthenticatorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Assigned => "assigned",
+            Self::Active => "active",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, StoreError> {
+        match raw {
+            "available" => Ok(Self::Available),
+            "assigned" => Ok(Self::Assigned),
+            "active" => Ok(Self::Active),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown authenticator status {other:?}"
+            ))),
+        }
+    }
+}
+
+/// An authenticator as the admin tools see it: never its key.
+#[derive(Debug, Clone, Serialize)]
+pub struct Authenticator {
+    pub serial_no: SerialNumber,
+    pub auth_type: String,
+    pub applications: String,
+    pub status: AuthenticatorStatus,
+    pub user_id: Option<UserId>,
+    pub domain: Option<Domain>,
+    pub license_limit: i32,
+    pub created_at: i64,
+    pub assigned_at: Option<i64>,
+    pub activated_at: Option<i64>,
+}
+
+/// An authenticator to insert; its key is sealed under the master key on the way in.
+pub struct NewAuthenticator {
+    pub serial_no: SerialNumber,
+    pub auth_type: String,
+    pub applications: String,
+    pub key: Zeroizing<Vec<u8>>,
+    pub license_limit: i32,
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i32,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+fn to_authenticator(r: Row) -> Result<Authenticator, StoreError> {
+    let corrupt = |e: crate::types::ParseError| StoreError::Corrupt(format!("authenticator: {e}"));
+    Ok(Authenticator {
+        serial_no: SerialNumber::parse(&r.0).map_err(corrupt)?,
+        auth_type: r.1,
+        applications: r.2,
+        status: AuthenticatorStatus::parse(&r.3)?,
+        license_limit: r.5,
+        created_at: r.6,
+        assigned_at: r.7,
+        activated_at: r.8,
+        user_id: r.9.as_deref().map(UserId::parse).transpose().map_err(corrupt)?,
+        domain: r.10.as_deref().map(Domain::parse).transpose().map_err(corrupt)?,
+    })
+}
+
+fn sealing_context(serial: &SerialNumber) -> String {
+    format!("authenticator-key:{serial}")
+}
+
+macro_rules! joined {
+    () => {
+        authenticators::table
+            .left_join(users::table)
+            .select((
+                authenticators::serial_no,
+                authenticators::auth_type,
+                authenticators::applications,
+                authenticators::status,
+                authenticators::user_pk,
+                authenticators::license_limit,
+                authenticators::created_at,
+                authenticators::assigned_at,
+                authenticators::activated_at,
+                users::user_id.nullable(),
+                users::domain.nullable(),
+            ))
+    };
+}
+
+impl Store {
+    /// Inserts a batch in one transaction; an existing serial number fails the whole batch
+    /// with an error naming it, so an import is never half-applied.
+    pub fn insert_authenticators(&self, batch: &[NewAuthenticator]) -> Result<(), StoreError> {
+        let t = now();
+        self.write_tx(|c| {
+            for a in batch {
+                let sealed = self.key().seal(&sealing_context(&a.serial_no), &a.key);
+                diesel::insert_into(authenticators::table)
+                    .values((
+                        authenticators::serial_no.eq(a.serial_no.as_str()),
+                        authenticators::auth_type.eq(&a.auth_type),
+                        authenticators::applications.eq(&a.applications),
+                        authenticators::status.eq(AuthenticatorStatus::Available.as_str()),
+                        authenticators::sealed_key.eq(&sealed),
+                        authenticators::license_limit.eq(a.license_limit),
+                        authenticators::created_at.eq(t),
+                    ))
+                    .execute(c)
+                    .map_err(|e| match StoreError::from(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!(
+                            "authenticator {} already exists",
+                            a.serial_no
+                        )),
+                        other => other,
+                    })?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn serial_exists(&self, serial: &SerialNumber) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n: i64 = authenticators::table
+            .filter(authenticators::serial_no.eq(serial.as_str()))
+            .count()
+            .get_result(&mut conn)?;
+        Ok(n > 0)
+    }
+
+    pub fn list_authenticators(
+        &self,
+        status: Option<AuthenticatorStatus>,
+    ) -> Result<Vec<Authenticator>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut q = joined!().order(authenticators::serial_no).into_boxed();
+        if let Some(s) = status {
+            q = q.filter(authenticators::status.eq(s.as_str()));
+        }
+        q.load::<Row>(&mut conn)?
+            .into_iter()
+            .map(to_authenticator)
+            .collect()
+    }
+
+    pub fn get_authenticator(&self, serial: &SerialNumber) -> Result<Authenticator, StoreError> {
+        let mut conn = self.conn()?;
+        joined!()
+            .filter(authenticators::serial_no.eq(serial.as_str()))
+            .first::<Row>(&mut conn)
+            .optional()?
+            .map(to_authenticator)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("no authenticator {serial}")))
+    }
+
+    /// The authenticator's secret key, unsealed. Zeroized when dropped.
+    pub fn authenticator_key(
+        &self,
+        serial: &SerialNumber,
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let mut conn = self.conn()?;
+        let sealed: Vec<u8> = authenticators::table
+            .find(serial.as_str())
+            .select(authenticators::sealed_key)
+            .first(&mut conn)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("no authenticator {serial}")))?;
+        Ok(self.key().open(&sealing_context(serial), &sealed)?)
+    }
+
+    /// Assigns a free authenticator to a user (admin command).
+    pub fn assign_authenticator(
+        &self,
+        serial: &SerialNumber,
+        user_id: &UserId,
+        domain: &Domain,
+    ) -> Result<Authenticator, StoreError> {
+        let user = self
+            .find_user(user_id, domain)?
+            .ok_or_else(|| StoreError::NotFound(format!("no user {user_id} in domain {domain}")))?;
+        let current = self.get_authenticator(serial)?;
+        if current.status != AuthenticatorStatus::Available {
+            return Err(StoreError::Conflict(format!(
+                "authenticator {serial} is already assigned to {}",
+                current
+                    .user_id
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "another user".into())
+            )));
+        }
+        if !self.write_tx(|c| Ok(try_claim(c, serial.as_str(), user.pk)?))? {
+            return Err(StoreError::Conflict(format!(
+                "authenticator {serial} was assigned concurrently"
+            )));
+        }
+        self.get_authenticator(serial)
+    }
+
+    /// Returns an authenticator to the free pool and drops its pending registrations.
+    pub fn unassign_authenticator(
+        &self,
+        serial: &SerialNumber,
+    ) -> Result<Authenticator, StoreError> {
+        let current = self.get_authenticator(serial)?;
+        if current.status == AuthenticatorStatus::Available {
+            return Err(StoreError::Conflict(format!(
+                "authenticator {serial} is not assigned"
+            )));
+        }
+        self.write_tx(|c| {
+            use super::schema::registrations as r;
+            diesel::delete(r::table.filter(r::serial_no.eq(serial.as_str()))).execute(c)?;
+            diesel::update(authenticators::table.find(serial.as_str()))
+                .set((
+                    authenticators::user_pk.eq(None::<i64>),
+                    authenticators::status.eq(AuthenticatorStatus::Available.as_str()),
+                    authenticators::assigned_at.eq(None::<i64>),
+                    authenticators::activated_at.eq(None::<i64>),
+                ))
+                .execute(c)?;
+            Ok(())
+        })?;
+        self.get_authenticator(serial)
+    }
+}
+
+/// Claims a free authenticator for a user with one conditional UPDATE: of two concurrent
+/// claims on the same row, exactly one sees a row changed.
+pub(super) fn try_claim(conn: &mut DbConnection, serial: &str, user_pk: i64) -> QueryResult<bool> {
+    diesel::update(
+        authenticators::table
+            .find(serial)
+            .filter(authenticators::status.eq(AuthenticatorStatus::Available.as_str()))
+            .filter(authenticators::user_pk.is_null()),
+    )
+    .set((
+        authenticators::user_pk.eq(user_pk),
+        authenticators::status.eq(AuthenticatorStatus::Assigned.as_str()),
+        authenticators::assigned_at.eq(now()),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// The user's current authenticator, or a free one claimed for them. `None` when the pool is
+/// empty. Runs inside the caller's transaction.
+pub(super) fn authenticator_for_user(
+    conn: &mut DbConnection,
+    user_pk: i64,
+) -> QueryResult<Option<String>> {
+    let existing: Option<String> = authenticators::table
+        .filter(authenticators::user_pk.eq(user_pk))
+        .order(authenticators::serial_no)
+        .select(authenticators::serial_no)
+        .first(conn)
+        .optional()?;
+    if existing.is_some() {
+        return Ok(existing);
+    }
+    // A few candidates at a time; one another instance took in between is skipped.
+    loop {
+        let candidates: Vec<String> = authenticators::table
+            .filter(authenticators::status.eq(AuthenticatorStatus::Available.as_str()))
+            .filter(authenticators::user_pk.is_null())
+            .order(authenticators::serial_no)
+            .select(authenticators::serial_no)
+            .limit(8)
+            .load(conn)?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        for serial in candidates {
+            if try_claim(conn, &serial, user_pk)? {
+                return Ok(Some(serial));
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Storage: diesel 2 over SQLite (embedded default) or PostgreSQL (scale-out), one schema and
+//! one set of queries for both. Everything above this module sees typed records and
+//! `StoreError`, never SQL. Calls here block: async callers run them on a blocking thread.
+
+mod audit;
+mod authenticators;
+mod devices;
+mod registrations;
+pub mod schema;
+mod users;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use thiserror::Error;
+
+use crate::crypto::{CryptoError, MasterKey};
+
+pub use audit::{AuditRecord, NewAudit};
+pub use authenticators::{
+    Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS, DEFAULT_TYPE,
+};
+pub use devices::DeviceInstance;
+pub use registrations::{Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus};
+pub use users::{NewUser, User};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to whichever backend the URL selected.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(DieselError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("a stored value is invalid: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Conflict(info.message().to_owned())
+            }
+            DieselError::NotFound => StoreError::NotFound("record".into()),
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+impl From<r2d2::PoolError> for StoreError {
+    fn from(e: r2d2::PoolError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `postgres://` or `postgresql://` selects PostgreSQL; anything else is a SQLite path
+    /// (an optional `sqlite://` prefix is stripped).
+    pub fn from_url(url: &str) -> (Self, String) {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            (Backend::Sqlite, path.to_owned())
+        }
+    }
+}
+
+/// Opens connections of exactly the backend the URL names: a PostgreSQL URL that cannot be
+/// reached is an error, never a SQLite file created under that name.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    backend: Backend,
+    url: String,
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url).map(DbConnection::Postgresql),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.url)?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+type Conn = PooledConnection<Manager>;
+
+/// The store: a connection pool plus the master key that seals secrets at rest.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<Manager>,
+    key: Arc<MasterKey>,
+    backend: Backend,
+    /// SQLite allows one writer; write transactions of this process queue here instead of
+    /// failing with SQLITE_BUSY on a lock upgrade. `None` on PostgreSQL.
+    sqlite_writes: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects, and applies pending migrations.
+    pub fn open(url: &str, key: MasterKey, pool_size: u32) -> Result<Self, StoreError> {
+        let (backend, url) = Backend::from_url(url);
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { backend, url })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let store = Store {
+            pool,
+            key: Arc::new(key),
+            backend,
+            sqlite_writes: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    pub(crate) fn conn(&self) -> Result<Conn, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` in one write transaction: all of it commits or none of it does.
+    pub(crate) fn write_tx<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    {
+        let _guard = self
+            .sqlite_writes
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let mut conn = self.conn()?;
+        (*conn).transaction(f)
+    }
+
+    /// Applies pending migrations; on PostgreSQL under an advisory lock, so that instances
+    /// starting together do not race.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let applied = match &mut *conn {
+            DbConnection::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|e| StoreError::Migration(e.to_string()))?,
+            DbConnection::Postgresql(c) => {
+                c.batch_execute("SELECT pg_advisory_lock(717273)")?;
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.len())
+                    .map_err(|e| StoreError::Migration(e.to_string()));
+                c.batch_execute("SELECT pg_advisory_unlock(717273)")?;
+                result?
+            }
+        };
+        Ok(applied)
+    }
+
+    /// A cheap round trip, for health checks.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn()?.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

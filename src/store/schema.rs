@@ -1,0 +1,90 @@
+// The tables of both migration sets (`migrations/sqlite`, `migrations/postgres`); one schema
+// serves both backends through `DbConnection`.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        user_id -> Text,
+        domain -> Text,
+        organizational_unit -> Nullable<Text>,
+        email -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        locked -> Bool,
+        failure_count -> Integer,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    authenticators (serial_no) {
+        serial_no -> Text,
+        auth_type -> Text,
+        applications -> Text,
+        status -> Text,
+        user_pk -> Nullable<BigInt>,
+        sealed_key -> Binary,
+        license_limit -> Integer,
+        created_at -> BigInt,
+        assigned_at -> Nullable<BigInt>,
+        activated_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    registrations (registration_id) {
+        registration_id -> Text,
+        user_pk -> BigInt,
+        serial_no -> Text,
+        kind -> Text,
+        status -> Text,
+        srp_salt -> Binary,
+        srp_verifier -> Binary,
+        sealed_ephemeral -> Nullable<Binary>,
+        ephemeral_expires_at -> Nullable<BigInt>,
+        failures -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    device_instances (id) {
+        id -> BigInt,
+        serial_no -> Text,
+        sequence_no -> Integer,
+        device_type -> Integer,
+        device_id -> Nullable<Text>,
+        description -> Nullable<Text>,
+        status -> Text,
+        created_at -> BigInt,
+        activated_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> BigInt,
+        client_addr -> Nullable<Text>,
+        command -> Text,
+        user_id -> Nullable<Text>,
+        domain -> Nullable<Text>,
+        serial_no -> Nullable<Text>,
+        registration_id -> Nullable<Text>,
+        status -> Text,
+        return_code -> Integer,
+        status_code -> Integer,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(authenticators -> users (user_pk));
+diesel::joinable!(registrations -> users (user_pk));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    authenticators,
+    registrations,
+    device_instances,
+    audit_log
+);

@@ -1,0 +1,241 @@
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::users;
+use super::{now, Store, StoreError};
+use crate::types::{Domain, OrgUnit, UserId};
+
+/// A user account. The password hash stays inside the store's callers; it is never serialized.
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    #[serde(skip)]
+    pub pk: i64,
+    pub user_id: UserId,
+    pub domain: Domain,
+    pub organizational_unit: Option<OrgUnit>,
+    pub email: Option<String>,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub has_password: bool,
+    pub locked: bool,
+    pub failure_count: i32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+struct UserRow {
+    id: i64,
+    user_id: String,
+    domain: String,
+    organizational_unit: Option<String>,
+    email: Option<String>,
+    password_hash: Option<String>,
+    locked: bool,
+    failure_count: i32,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str, e: crate::types::ParseError| {
+            StoreError::Corrupt(format!("user {}: {what} {e}", r.id))
+        };
+        Ok(User {
+            pk: r.id,
+            user_id: UserId::parse(&r.user_id).map_err(|e| corrupt("user id", e))?,
+            domain: Domain::parse(&r.domain).map_err(|e| corrupt("domain", e))?,
+            organizational_unit: r
+                .organizational_unit
+                .as_deref()
+                .map(OrgUnit::parse)
+                .transpose()
+                .map_err(|e| corrupt("organizational unit", e))?,
+            email: r.email,
+            has_password: r.password_hash.is_some(),
+            password_hash: r.password_hash,
+            locked: r.locked,
+            failure_count: r.failure_count,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// What `user add` creates. `password_hash` is an Argon2id PHC string, never a password.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user_id: UserId,
+    pub domain: Domain,
+    pub organizational_unit: Option<OrgUnit>,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+impl Store {
+    pub fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
+        let mut conn = self.conn()?;
+        let t = now();
+        diesel::insert_into(users::table)
+            .values((
+                users::user_id.eq(new.user_id.as_str()),
+                users::domain.eq(new.domain.as_str()),
+                users::organizational_unit.eq(new.organizational_unit.as_ref().map(|o| o.as_str())),
+                users::email.eq(new.email.as_deref()),
+                users::password_hash.eq(new.password_hash.as_deref()),
+                users::locked.eq(false),
+                users::failure_count.eq(0),
+                users::created_at.eq(t),
+                users::updated_at.eq(t),
+            ))
+            .execute(&mut conn)
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "user {} already exists in domain {}",
+                    new.user_id, new.domain
+                )),
+                other => other,
+            })?;
+        drop(conn);
+        self.find_user(&new.user_id, &new.domain)?
+            .ok_or_else(|| StoreError::NotFound("user vanished after insert".into()))
+    }
+
+    pub fn find_user(&self, user_id: &UserId, domain: &Domain) -> Result<Option<User>, StoreError> {
+        let mut conn = self.conn()?;
+        users::table
+            .filter(users::user_id.eq(user_id.as_str()))
+            .filter(users::domain.eq(domain.as_str()))
+            .select(UserRow::as_select())
+            .first(&mut conn)
+            .optional()?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    pub(crate) fn user_by_pk(&self, pk: i64) -> Result<User, StoreError> {
+        let mut conn = self.conn()?;
+        users::table
+            .find(pk)
+            .select(UserRow::as_select())
+            .first(&mut conn)?
+            .try_into()
+    }
+
+    /// Users, ordered by domain then user id; `domain` filters when given.
+    pub fn list_users(&self, domain: Option<&Domain>) -> Result<Vec<User>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut q = users::table
+            .select(UserRow::as_select())
+            .order((users::domain, users::user_id))
+            .into_boxed();
+        if let Some(d) = domain {
+            q = q.filter(users::domain.eq(d.as_str()));
+        }
+        q.load(&mut conn)?
+            .into_iter()
+            .map(User::try_from)
+            .collect()
+    }
+
+    fn update_user<F>(&self, user_id: &UserId, domain: &Domain, f: F) -> Result<User, StoreError>
+    where
+        F: FnOnce(&mut super::Conn, i64) -> QueryResult<usize>,
+    {
+        let user = self
+            .find_user(user_id, domain)?
+            .ok_or_else(|| StoreError::NotFound(format!("no user {user_id} in domain {domain}")))?;
+        let mut conn = self.conn()?;
+        f(&mut conn, user.pk)?;
+        drop(conn);
+        self.user_by_pk(user.pk)
+    }
+
+    /// Sets a new static-password hash and clears the failure count (an administrator's reset).
+    pub fn set_password(
+        &self,
+        user_id: &UserId,
+        domain: &Domain,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        self.update_user(user_id, domain, |conn, pk| {
+            diesel::update(users::table.find(pk))
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::failure_count.eq(0),
+                    users::updated_at.eq(now()),
+                ))
+                .execute(conn)
+        })
+    }
+
+    pub fn unlock_user(&self, user_id: &UserId, domain: &Domain) -> Result<User, StoreError> {
+        self.update_user(user_id, domain, |conn, pk| {
+            diesel::update(users::table.find(pk))
+                .set((
+                    users::locked.eq(false),
+                    users::failure_count.eq(0),
+                    users::updated_at.eq(now()),
+                ))
+                .execute(conn)
+        })
+    }
+
+    /// Deletes a user; their authenticators go back to the free pool, their registrations go.
+    pub fn delete_user(&self, user_id: &UserId, domain: &Domain) -> Result<(), StoreError> {
+        let user = self
+            .find_user(user_id, domain)?
+            .ok_or_else(|| StoreError::NotFound(format!("no user {user_id} in domain {domain}")))?;
+        self.write_tx(|c| {
+            use super::schema::{authenticators as a, registrations as r};
+            diesel::delete(r::table.filter(r::user_pk.eq(user.pk))).execute(c)?;
+            diesel::update(a::table.filter(a::user_pk.eq(user.pk)))
+                .set((
+                    a::user_pk.eq(None::<i64>),
+                    a::status.eq(super::AuthenticatorStatus::Available.as_str()),
+                    a::assigned_at.eq(None::<i64>),
+                    a::activated_at.eq(None::<i64>),
+                ))
+                .execute(c)?;
+            diesel::delete(users::table.find(user.pk)).execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// Counts a wrong static password; locks the user when the count reaches `lock_after`.
+    /// Returns whether the user is now locked. The increment is a single UPDATE, so
+    /// concurrent failures on several instances all count.
+    pub fn record_password_failure(&self, pk: i64, lock_after: i32) -> Result<bool, StoreError> {
+        self.write_tx(|c| {
+            diesel::update(users::table.find(pk))
+                .set((
+                    users::failure_count.eq(users::failure_count + 1),
+                    users::updated_at.eq(now()),
+                ))
+                .execute(c)?;
+            diesel::update(
+                users::table
+                    .find(pk)
+                    .filter(users::failure_count.ge(lock_after)),
+            )
+            .set(users::locked.eq(true))
+            .execute(c)?;
+            let locked = users::table
+                .find(pk)
+                .select(users::locked)
+                .first::<bool>(c)?;
+            Ok(locked)
+        })
+    }
+
+    pub fn clear_password_failures(&self, pk: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::update(users::table.find(pk).filter(users::failure_count.ne(0)))
+            .set(users::failure_count.eq(0))
+            .execute(&mut conn)?;
+        Ok(())
+    }
+}

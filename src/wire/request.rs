@@ -1,0 +1,324 @@
+//! Envelope to typed call.
+
+use zeroize::Zeroizing;
+
+use super::attributes::{AttributeId, AttributeSet};
+use super::commands::Command;
+use super::xml::{self, Element, Limits};
+use super::{RequestError, WireError, PROV_NS, SOAP_ENV_NS};
+use crate::protocol::{srp, Call};
+use crate::types::{Domain, SerialNumber, UserId};
+
+/// The operations the endpoint serves: the body element of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ProvisioningExecute,
+    DsappSrpRegister,
+    DsappSrpGenerateEphemeralKey,
+    DsappSrpGenerateActivationData,
+    DsappSrpActivate,
+}
+
+impl Operation {
+    pub const ALL: &'static [Operation] = &[
+        Operation::ProvisioningExecute,
+        Operation::DsappSrpRegister,
+        Operation::DsappSrpGenerateEphemeralKey,
+        Operation::DsappSrpGenerateActivationData,
+        Operation::DsappSrpActivate,
+    ];
+
+    pub fn element(self) -> &'static str {
+        match self {
+            Operation::ProvisioningExecute => "provisioningExecute",
+            Operation::DsappSrpRegister => "dsappSRPRegister",
+            Operation::DsappSrpGenerateEphemeralKey => "dsappSRPGenerateEphemeralKey",
+            Operation::DsappSrpGenerateActivationData => "dsappSRPGenerateActivationData",
+            Operation::DsappSrpActivate => "dsappSRPActivate",
+        }
+    }
+
+    fn from_element(local: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|o| o.element() == local)
+    }
+}
+
+/// A request that is SOAP and names a served operation. Its content may still be wrong, which
+/// is answered with a failure status in that operation's response shape.
+#[derive(Debug)]
+pub struct Parsed {
+    pub operation: Operation,
+    /// The command for logs and the audit trail: the `PROVISIONCMD_*` name when one was
+    /// recognised, else the operation's element name.
+    pub command: String,
+    pub call: Result<Call, RequestError>,
+}
+
+/// Parses a SOAP 1.1 envelope. `Err` is for what deserves a SOAP Fault.
+pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Parsed, WireError> {
+    let root = xml::parse(body, limits)?;
+    if root.name.local != "Envelope" {
+        return Err(WireError::NotSoap(format!(
+            "the document element is {:?}, not Envelope",
+            root.name.local
+        )));
+    }
+    if root.name.ns.as_deref() != Some(SOAP_ENV_NS) {
+        return Err(WireError::NotSoap(format!(
+            "Envelope is in namespace {:?}; SOAP 1.1 expects {SOAP_ENV_NS}",
+            root.name.ns.as_deref().unwrap_or("")
+        )));
+    }
+    let bodies: Vec<&Element> = root
+        .children
+        .iter()
+        .filter(|c| c.name.is(Some(SOAP_ENV_NS), "Body"))
+        .collect();
+    let [body] = bodies.as_slice() else {
+        return Err(WireError::NotSoap(format!(
+            "expected exactly one Body, found {}",
+            bodies.len()
+        )));
+    };
+    let [op_el] = body.children.as_slice() else {
+        return Err(WireError::NotSoap(format!(
+            "the Body must hold exactly one element, found {}",
+            body.children.len()
+        )));
+    };
+    let operation = Operation::from_element(&op_el.name.local)
+        .filter(|_| op_el.name.ns.as_deref() == Some(PROV_NS))
+        .ok_or_else(|| {
+            WireError::UnknownOperation(format!(
+                "{{{}}}{}",
+                op_el.name.ns.as_deref().unwrap_or(""),
+                op_el.name.local
+            ))
+        })?;
+    let mut command = operation.element().to_owned();
+    let call = match operation {
+        Operation::ProvisioningExecute => decode_execute(op_el, &mut command),
+        Operation::DsappSrpRegister => decode_srp_register(op_el),
+        Operation::DsappSrpGenerateEphemeralKey => {
+            Ok(Call::NotImplemented("dsappSRPGenerateEphemeralKey"))
+        }
+        Operation::DsappSrpGenerateActivationData => {
+            Ok(Call::NotImplemented("dsappSRPGenerateActivationData"))
+        }
+        Operation::DsappSrpActivate => Ok(Call::NotImplemented("dsappSRPActivate")),
+    };
+    Ok(Parsed {
+        operation,
+        command,
+        call,
+    })
+}
+
+fn decode_execute(op: &Element, command_name: &mut String) -> Result<Call, RequestError> {
+    let mut cmds = op.children_named("cmd");
+    let cmd_el = cmds.next().ok_or(RequestError::MissingCommand)?;
+    if cmds.next().is_some() {
+        return Err(RequestError::BadElement {
+            path: "cmd",
+            reason: "given more than once".into(),
+        });
+    }
+    let raw = cmd_el.text.trim();
+    let command = Command::from_name(raw)
+        .ok_or_else(|| RequestError::UnknownCommand(raw.chars().take(64).collect()))?;
+    *command_name = command.name().to_owned();
+    let mut sets = op.children_named("attributeSet");
+    let attrs = match sets.next() {
+        Some(set) => AttributeSet::decode(set)?,
+        None => AttributeSet::new(),
+    };
+    if sets.next().is_some() {
+        return Err(RequestError::BadElement {
+            path: "attributeSet",
+            reason: "given more than once".into(),
+        });
+    }
+    decode_command(command, &attrs)
+}
+
+/// Attributes every command accepts.
+const GENERIC: &[AttributeId] = &[AttributeId::ComponentType];
+
+fn accept_only(
+    command: Command,
+    attrs: &AttributeSet,
+    allowed: &[AttributeId],
+) -> Result<(), RequestError> {
+    match attrs
+        .ids()
+        .find(|id| !allowed.contains(id) && !GENERIC.contains(id))
+    {
+        Some(id) => Err(RequestError::NotAccepted(id, command.name())),
+        None => Ok(()),
+    }
+}
+
+fn decode_command(command: Command, attrs: &AttributeSet) -> Result<Call, RequestError> {
+    match command {
+        Command::ServerTime => {
+            accept_only(command, attrs, &[])?;
+            Ok(Call::ServerTime)
+        }
+        other => Ok(Call::NotImplemented(other.name())),
+    }
+}
+
+/// The trimmed text of a child element, `None` when absent or empty.
+fn text<'a>(el: &'a Element, local: &str) -> Option<&'a str> {
+    el.child(local)
+        .map(|c| c.text.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn parse_with<T, E: std::fmt::Display>(
+    path: &'static str,
+    raw: &str,
+    f: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, RequestError> {
+    f(raw).map_err(|e| RequestError::BadElement {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+fn decode_srp_register(op: &Element) -> Result<Call, RequestError> {
+    let user = op
+        .child("user")
+        .ok_or(RequestError::MissingElement("user"))?;
+    let user_id = text(user, "userID").ok_or(RequestError::MissingElement("user/userID"))?;
+    let user_id = parse_with("user/userID", user_id, UserId::parse)?;
+    let domain = text(user, "domain")
+        .map(|d| parse_with("user/domain", d, Domain::parse))
+        .transpose()?;
+    let credential = op
+        .child("credential")
+        .ok_or(RequestError::MissingElement("credential"))?;
+    // The password is taken as sent, without trimming.
+    let password = credential
+        .child("staticPassword")
+        .map(|c| c.text.as_str())
+        .filter(|p| !p.is_empty())
+        .ok_or(RequestError::MissingElement("credential/staticPassword"))?;
+    if password.chars().count() > 255 {
+        return Err(RequestError::BadElement {
+            path: "credential/staticPassword",
+            reason: "must be at most 255 characters".into(),
+        });
+    }
+    let serial_no = text(op, "serialNumber")
+        .map(|s| parse_with("serialNumber", s, SerialNumber::parse))
+        .transpose()?;
+    if let Some(t) = text(op, "activationType") {
+        parse_with("activationType", t, str::parse::<i32>)?;
+    }
+    let component_type = text(op, "componentType").map(str::to_owned);
+    if component_type.as_ref().is_some_and(|c| c.chars().count() > 255) {
+        return Err(RequestError::BadElement {
+            path: "componentType",
+            reason: "must be at most 255 characters".into(),
+        });
+    }
+    Ok(Call::SrpRegister(srp::RegisterInput {
+        component_type,
+        user_id,
+        domain,
+        static_password: Zeroizing::new(password.to_owned()),
+        serial_no,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(body: &str) -> String {
+        format!(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+                xmlns:p="{PROV_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+                xmlns:xsd="http://www.w3.org/2001/XMLSchema"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"#
+        )
+    }
+
+    fn parse(s: &str) -> Result<Parsed, WireError> {
+        parse_request(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn server_time_with_any_prefix() {
+        let p = parse(&envelope(
+            "<p:provisioningExecute><cmd>PROVISIONCMD_SERVER_TIME</cmd><attributeSet/></p:provisioningExecute>",
+        ))
+        .unwrap();
+        assert_eq!(p.operation, Operation::ProvisioningExecute);
+        assert_eq!(p.command, "PROVISIONCMD_SERVER_TIME");
+        assert!(matches!(p.call, Ok(Call::ServerTime)));
+    }
+
+    #[test]
+    fn unknown_command_is_a_request_error_not_a_fault() {
+        let p = parse(&envelope(
+            "<p:provisioningExecute><cmd>PROVISIONCMD_BOGUS</cmd></p:provisioningExecute>",
+        ))
+        .unwrap();
+        assert!(matches!(p.call, Err(RequestError::UnknownCommand(c)) if c == "PROVISIONCMD_BOGUS"));
+    }
+
+    #[test]
+    fn attribute_not_accepted_by_server_time_is_named() {
+        let p = parse(&envelope(
+            r#"<p:provisioningExecute><cmd>PROVISIONCMD_SERVER_TIME</cmd><attributeSet><attributes>
+               <value xsi:type="xsd:string">x</value><attributeID>PROVFLD_USERID</attributeID>
+               </attributes></attributeSet></p:provisioningExecute>"#,
+        ))
+        .unwrap();
+        let e = p.call.unwrap_err();
+        assert!(e.to_string().contains("PROVFLD_USERID"), "{e}");
+    }
+
+    #[test]
+    fn faults_for_what_is_not_a_provisioning_request() {
+        assert!(matches!(parse("<a/>"), Err(WireError::NotSoap(_))));
+        let soap12 = r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>"#;
+        assert!(matches!(parse(soap12), Err(WireError::NotSoap(m)) if m.contains("SOAP 1.1")));
+        assert!(matches!(
+            parse(&envelope("<p:somethingElse/>")),
+            Err(WireError::UnknownOperation(_))
+        ));
+        let wrong_ns = envelope(r#"<x:provisioningExecute xmlns:x="urn:other"/>"#);
+        assert!(matches!(parse(&wrong_ns), Err(WireError::UnknownOperation(_))));
+        assert!(matches!(parse("<not xml"), Err(WireError::Malformed(_))));
+    }
+
+    #[test]
+    fn srp_register_decodes_typed_fields() {
+        let p = parse(&envelope(
+            "<p:dsappSRPRegister><componentType>app</componentType><user><userID>alice</userID>\
+             <domain>Master</domain></user><credential><staticPassword> pw </staticPassword>\
+             </credential></p:dsappSRPRegister>",
+        ))
+        .unwrap();
+        let Ok(Call::SrpRegister(r)) = p.call else {
+            panic!("not decoded: {:?}", p.call)
+        };
+        assert_eq!(r.user_id.as_str(), "alice");
+        assert_eq!(r.domain.unwrap().as_str(), "master");
+        assert_eq!(r.static_password.as_str(), " pw ");
+    }
+
+    #[test]
+    fn srp_register_names_the_missing_element() {
+        let p = parse(&envelope(
+            "<p:dsappSRPRegister><user><userID>alice</userID></user></p:dsappSRPRegister>",
+        ))
+        .unwrap();
+        assert_eq!(
+            p.call.unwrap_err(),
+            RequestError::MissingElement("credential")
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Writing responses in OneSpan's exact shape and order.
+
+use std::fmt::Write;
+
+use super::attributes::{AttributeId, Value};
+use super::codes::{Failure, StatusCode};
+use super::request::Operation;
+use super::xml::escape;
+use super::{BASIC_TYPES_NS, PROVISIONING_TYPES_NS, PROV_NS, SOAP_ENV_NS};
+use crate::protocol::Reply;
+
+fn envelope(body: &str) -> String {
+    format!(
+        concat!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+            "\n",
+            r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="{soap}" "#,
+            r#"xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/" "#,
+            r#"xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" "#,
+            r#"xmlns:xsd="http://www.w3.org/2001/XMLSchema" "#,
+            r#"xmlns:BASIC-TYPES="{basic}" xmlns:PROVISIONING-TYPES="{ptypes}" "#,
+            r#"xmlns:PROV-TYPES="{prov}">"#,
+            "<SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
+        ),
+        soap = SOAP_ENV_NS,
+        basic = BASIC_TYPES_NS,
+        ptypes = PROVISIONING_TYPES_NS,
+        prov = PROV_NS,
+        body = body
+    )
+}
+
+fn result_codes(out: &mut String, status: StatusCode) {
+    let ret = status.return_code();
+    let _ = write!(
+        out,
+        "<resultCodes><returnCodeEnum>{}</returnCodeEnum><statusCodeEnum>{}</statusCodeEnum>\
+         <returnCode>{}</returnCode><statusCode>{}</statusCode></resultCodes>",
+        ret.name(),
+        status.name(),
+        ret.code(),
+        status.code()
+    );
+}
+
+fn error_stack(out: &mut String, failure: Option<&Failure>) {
+    match failure {
+        None => out.push_str("<errorStack/>"),
+        Some(f) => {
+            let _ = write!(
+                out,
+                "<errorStack><errors><errorCode>{}</errorCode><errorDesc>{}: {}</errorDesc></errors></errorStack>",
+                f.status.code(),
+                f.status.name(),
+                escape(&f.description)
+            );
+        }
+    }
+}
+
+/// The attributes a successful `provisioningExecute` returns, in order.
+pub type ResultAttributes = Vec<(AttributeId, Value)>;
+
+/// `provisioningExecuteResponse`.
+pub fn execute(result: Result<&ResultAttributes, &Failure>) -> String {
+    let mut out = String::from("<PROV-TYPES:provisioningExecuteResponse><results>");
+    match result {
+        Ok(attrs) => {
+            result_codes(&mut out, StatusCode::Success);
+            if attrs.is_empty() {
+                out.push_str("<resultAttribute/>");
+            } else {
+                out.push_str("<resultAttribute>");
+                for (id, value) in attrs {
+                    let lexical = value.lexical();
+                    if lexical.is_empty() {
+                        let _ = write!(
+                            out,
+                            r#"<attributes><value xsi:type="{}"/><attributeID>{}</attributeID></attributes>"#,
+                            value.xsd_type().name(),
+                            id.name()
+                        );
+                    } else {
+                        let _ = write!(
+                            out,
+                            r#"<attributes><value xsi:type="{}">{}</value><attributeID>{}</attributeID></attributes>"#,
+                            value.xsd_type().name(),
+                            escape(&lexical),
+                            id.name()
+                        );
+                    }
+                }
+                out.push_str("</resultAttribute>");
+            }
+            error_stack(&mut out, None);
+        }
+        Err(f) => {
+            result_codes(&mut out, f.status);
+            out.push_str("<resultAttribute/>");
+            error_stack(&mut out, Some(f));
+        }
+    }
+    out.push_str("</results></PROV-TYPES:provisioningExecuteResponse>");
+    envelope(&out)
+}
+
+/// The response of a distinct command: `status`, then `result` on success.
+pub fn distinct(op: Operation, result: Result<&str, &Failure>) -> String {
+    let name = op.element();
+    let mut out = format!("<PROV-TYPES:{name}Response><status>");
+    match result {
+        Ok(inner) => {
+            result_codes(&mut out, StatusCode::Success);
+            error_stack(&mut out, None);
+            let _ = write!(out, "</status><result>{inner}</result>");
+        }
+        Err(f) => {
+            result_codes(&mut out, f.status);
+            error_stack(&mut out, Some(f));
+            out.push_str("</status>");
+        }
+    }
+    let _ = write!(out, "</PROV-TYPES:{name}Response>");
+    envelope(&out)
+}
+
+/// A success response for a reply, in the shape of the operation that asked for it.
+pub fn success(op: Operation, reply: &Reply) -> String {
+    match reply {
+        Reply::ServerTime(t) => execute(Ok(&vec![(AttributeId::ServerTime, Value::Int(*t))])),
+        Reply::SrpRegistered(r) => {
+            let inner = format!(
+                "<registrationID>{}</registrationID><activationPassword>{}</activationPassword>\
+                 <user><userID>{}</userID><domain>{}</domain></user><serialNumber>{}</serialNumber>",
+                escape(r.registration_id.as_str()),
+                escape(&r.activation_password),
+                escape(r.user_id.as_str()),
+                escape(r.domain.as_str()),
+                escape(r.serial_no.as_str())
+            );
+            distinct(op, Ok(&inner))
+        }
+    }
+}
+
+/// A failure response in the shape of the operation.
+pub fn failure(op: Operation, failure: &Failure) -> String {
+    match op {
+        Operation::ProvisioningExecute => execute(Err(failure)),
+        other => distinct(other, Err(failure)),
+    }
+}
+
+/// A SOAP 1.1 Fault. `client` selects `SOAP-ENV:Client` (the request is at fault) over
+/// `SOAP-ENV:Server`.
+pub fn fault(client: bool, message: &str) -> String {
+    format!(
+        concat!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+            "\n",
+            r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="{soap}"><SOAP-ENV:Body><SOAP-ENV:Fault>"#,
+            "<faultcode>SOAP-ENV:{code}</faultcode><faultstring>{msg}</faultstring>",
+            "</SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
+        ),
+        soap = SOAP_ENV_NS,
+        code = if client { "Client" } else { "Server" },
+        msg = escape(message)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::xml::{parse, Limits};
+
+    #[test]
+    fn server_time_response_parses_back() {
+        let xml = success(Operation::ProvisioningExecute, &Reply::ServerTime(1_700_000_000));
+        let root = parse(xml.as_bytes(), &Limits::default()).unwrap();
+        let results = root.children[0].children[0].child("results").unwrap();
+        let names: Vec<&str> = results.children.iter().map(|c| c.name.local.as_str()).collect();
+        assert_eq!(names, ["resultCodes", "resultAttribute", "errorStack"]);
+        let attr = results.child("resultAttribute").unwrap().child("attributes").unwrap();
+        assert_eq!(attr.child("value").unwrap().text, "1700000000");
+        assert_eq!(attr.child("attributeID").unwrap().text, "PROVFLD_SERVER_TIME");
+    }
+
+    #[test]
+    fn failure_escapes_and_carries_the_status() {
+        let f = Failure {
+            status: StatusCode::InvalidData,
+            description: "PROVFLD_USERID: <bad> & worse".into(),
+        };
+        let xml = failure(Operation::ProvisioningExecute, &f);
+        assert!(xml.contains("<statusCodeEnum>STAT_INVDATA</statusCodeEnum>"));
+        assert!(xml.contains("<returnCode>-1</returnCode>"));
+        assert!(xml.contains("&lt;bad&gt; &amp; worse"));
+        assert!(parse(xml.as_bytes(), &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn fault_is_soap_1_1() {
+        let xml = fault(true, "malformed XML: <x>");
+        assert!(xml.contains("<faultcode>SOAP-ENV:Client</faultcode>"));
+        assert!(xml.contains("&lt;x&gt;"));
+    }
+}
