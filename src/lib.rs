@@ -6,8 +6,11 @@
 //! * [`store`]: diesel over SQLite or PostgreSQL; never seen by the SOAP layer.
 //! * [`server`]: actix-web, the HTTP endpoint; [`cli`]: the `provd` command line.
 
+pub mod cli;
+pub mod config;
 pub mod crypto;
+pub mod protocol;
+pub mod server;
 pub mod store;
 pub mod types;
-pub mod protocol;
 pub mod wire;

@@ -139,7 +139,10 @@ impl Provisioning {
 
     /// `dsappSRPRegister`: authenticates the user, assigns a free software authenticator if
     /// the user has none, and creates a registration (salt and verifier only).
-    pub fn srp_register(&self, input: srp::RegisterInput) -> Result<srp::Registered, ProvisionError> {
+    pub fn srp_register(
+        &self,
+        input: srp::RegisterInput,
+    ) -> Result<srp::Registered, ProvisionError> {
         let domain = input.domain.clone().unwrap_or_else(Domain::master);
         let user = self.authenticate(&input.user_id, &domain, &input.static_password)?;
         if let Some(serial) = &input.serial_no {
@@ -150,7 +153,8 @@ impl Provisioning {
                 },
                 other => other.into(),
             })?;
-            if a.user_id.as_ref() != Some(&user.user_id) || a.domain.as_ref() != Some(&user.domain) {
+            if a.user_id.as_ref() != Some(&user.user_id) || a.domain.as_ref() != Some(&user.domain)
+            {
                 return Err(ProvisionError::Invalid {
                     field: "serialNumber",
                     reason: format!("authenticator {serial} is not assigned to this user"),

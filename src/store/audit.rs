@@ -20,7 +20,6 @@ pub struct NewAudit {
     pub detail: Option<String>,
 }
 
-
 /// An audit row as read back.
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]

@@ -92,8 +92,18 @@ fn to_authenticator(r: Row) -> Result<Authenticator, StoreError> {
         created_at: r.6,
         assigned_at: r.7,
         activated_at: r.8,
-        user_id: r.9.as_deref().map(UserId::parse).transpose().map_err(corrupt)?,
-        domain: r.10.as_deref().map(Domain::parse).transpose().map_err(corrupt)?,
+        user_id: r
+            .9
+            .as_deref()
+            .map(UserId::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        domain: r
+            .10
+            .as_deref()
+            .map(Domain::parse)
+            .transpose()
+            .map_err(corrupt)?,
     })
 }
 
@@ -103,31 +113,34 @@ fn sealing_context(serial: &SerialNumber) -> String {
 
 macro_rules! joined {
     () => {
-        authenticators::table
-            .left_join(users::table)
-            .select((
-                authenticators::serial_no,
-                authenticators::auth_type,
-                authenticators::applications,
-                authenticators::status,
-                authenticators::user_pk,
-                authenticators::license_limit,
-                authenticators::created_at,
-                authenticators::assigned_at,
-                authenticators::activated_at,
-                users::user_id.nullable(),
-                users::domain.nullable(),
-            ))
+        authenticators::table.left_join(users::table).select((
+            authenticators::serial_no,
+            authenticators::auth_type,
+            authenticators::applications,
+            authenticators::status,
+            authenticators::user_pk,
+            authenticators::license_limit,
+            authenticators::created_at,
+            authenticators::assigned_at,
+            authenticators::activated_at,
+            users::user_id.nullable(),
+            users::domain.nullable(),
+        ))
     };
 }
 
 impl Store {
     /// Inserts a batch in one transaction; an existing serial number fails the whole batch
     /// with an error naming it, so an import is never half-applied.
-    pub fn insert_authenticators(&self, batch: &[NewAuthenticator]) -> Result<(), StoreError> {
+    /// `progress` is called with the number inserted so far.
+    pub fn insert_authenticators(
+        &self,
+        batch: &[NewAuthenticator],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(), StoreError> {
         let t = now();
         self.write_tx(|c| {
-            for a in batch {
+            for (i, a) in batch.iter().enumerate() {
                 let sealed = self.key().seal(&sealing_context(&a.serial_no), &a.key);
                 diesel::insert_into(authenticators::table)
                     .values((
@@ -147,9 +160,25 @@ impl Store {
                         )),
                         other => other,
                     })?;
+                if (i + 1) % 256 == 0 || i + 1 == batch.len() {
+                    progress(i + 1);
+                }
             }
             Ok(())
         })
+    }
+
+    /// The serial numbers that start with `prefix`.
+    pub fn serials_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut conn = self.conn()?;
+        let all: Vec<String> = authenticators::table
+            .filter(authenticators::serial_no.like(format!("{prefix}%")))
+            .select(authenticators::serial_no)
+            .load(&mut conn)?;
+        Ok(all.into_iter().collect())
     }
 
     pub fn serial_exists(&self, serial: &SerialNumber) -> Result<bool, StoreError> {

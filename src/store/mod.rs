@@ -28,7 +28,9 @@ pub use authenticators::{
     Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS, DEFAULT_TYPE,
 };
 pub use devices::DeviceInstance;
-pub use registrations::{Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus};
+pub use registrations::{
+    Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus,
+};
 pub use users::{NewUser, User};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -88,7 +88,18 @@ pub struct NewRegistration {
     pub lifetime_secs: i64,
 }
 
-type Row = (String, i64, String, String, String, Vec<u8>, Vec<u8>, i32, i64, i64);
+type Row = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    i32,
+    i64,
+    i64,
+);
 
 fn to_registration(r: Row) -> Result<Registration, StoreError> {
     let corrupt = |e: crate::types::ParseError| StoreError::Corrupt(format!("registration: {e}"));

@@ -135,10 +135,7 @@ impl Store {
         if let Some(d) = domain {
             q = q.filter(users::domain.eq(d.as_str()));
         }
-        q.load(&mut conn)?
-            .into_iter()
-            .map(User::try_from)
-            .collect()
+        q.load(&mut conn)?.into_iter().map(User::try_from).collect()
     }
 
     fn update_user<F>(&self, user_id: &UserId, domain: &Domain, f: F) -> Result<User, StoreError>

@@ -260,9 +260,7 @@ impl AttributeSet {
             if child.name.local != "attributes" {
                 return Err(RequestError::Unexpected(child.name.local.clone()));
             }
-            let id_el = child
-                .child("attributeID")
-                .ok_or(RequestError::MissingId)?;
+            let id_el = child.child("attributeID").ok_or(RequestError::MissingId)?;
             let raw_id = id_el.text.trim();
             let id = AttributeId::from_name(raw_id)
                 .ok_or_else(|| RequestError::Unknown(truncate(raw_id, 64)))?;
@@ -293,7 +291,13 @@ fn decode_value(id: AttributeId, el: &Element) -> Result<Value, RequestError> {
             && t.ns.as_deref() == Some(XSD_NS)
             && matches!(
                 t.local.as_str(),
-                "int" | "unsignedInt" | "integer" | "long" | "unsignedLong" | "short" | "unsignedShort"
+                "int"
+                    | "unsignedInt"
+                    | "integer"
+                    | "long"
+                    | "unsignedLong"
+                    | "short"
+                    | "unsignedShort"
             );
         if !matches && !integer_alias {
             return Err(RequestError::WrongType {
@@ -301,7 +305,11 @@ fn decode_value(id: AttributeId, el: &Element) -> Result<Value, RequestError> {
                 expected,
                 got: format!(
                     "{}{}",
-                    if t.ns.as_deref() == Some(XSD_NS) { "xsd:" } else { "" },
+                    if t.ns.as_deref() == Some(XSD_NS) {
+                        "xsd:"
+                    } else {
+                        ""
+                    },
                     truncate(&t.local, 32)
                 ),
             });
@@ -312,12 +320,16 @@ fn decode_value(id: AttributeId, el: &Element) -> Result<Value, RequestError> {
         XsdType::String => {
             let got = text.chars().count();
             match id.length() {
-                Length::Exactly(n) if got != n && got != 0 => {
-                    Err(RequestError::Length { id, expected: id.length(), got })
-                }
-                Length::AtMost(n) if got > n => {
-                    Err(RequestError::Length { id, expected: id.length(), got })
-                }
+                Length::Exactly(n) if got != n && got != 0 => Err(RequestError::Length {
+                    id,
+                    expected: id.length(),
+                    got,
+                }),
+                Length::AtMost(n) if got > n => Err(RequestError::Length {
+                    id,
+                    expected: id.length(),
+                    got,
+                }),
                 Length::Any if got > GENERAL_MAX => Err(RequestError::Length {
                     id,
                     expected: Length::AtMost(GENERAL_MAX),
@@ -358,7 +370,9 @@ mod tests {
     }
 
     fn attr(id: &str, ty: &str, v: &str) -> String {
-        format!(r#"<attributes><value xsi:type="{ty}">{v}</value><attributeID>{id}</attributeID></attributes>"#)
+        format!(
+            r#"<attributes><value xsi:type="{ty}">{v}</value><attributeID>{id}</attributeID></attributes>"#
+        )
     }
 
     #[test]
@@ -387,13 +401,20 @@ mod tests {
         let e = set(&attr("PROVFLD_SERIAL_NO", "xsd:string", "VDS1")).unwrap_err();
         assert!(e.to_string().contains("exactly 10"), "{e}");
         let e = set(&attr("PROVFLD_ACTIVATION_TYPE", "xsd:string", "1")).unwrap_err();
-        assert!(matches!(e, RequestError::WrongType { id: AttributeId::ActivationType, .. }));
+        assert!(matches!(
+            e,
+            RequestError::WrongType {
+                id: AttributeId::ActivationType,
+                ..
+            }
+        ));
         let e = set(&attr("PROVFLD_ACTIVATION_TYPE", "xsd:unsignedInt", "-1")).unwrap_err();
         assert!(e.to_string().contains("PROVFLD_ACTIVATION_TYPE"), "{e}");
         let e = set(&attr("PROVFLD_NOPE", "xsd:string", "x")).unwrap_err();
         assert!(e.to_string().contains("PROVFLD_NOPE"), "{e}");
-        let e = set(&(attr("PROVFLD_USERID", "xsd:string", "a") + &attr("PROVFLD_USERID", "xsd:string", "b")))
-            .unwrap_err();
+        let e = set(&(attr("PROVFLD_USERID", "xsd:string", "a")
+            + &attr("PROVFLD_USERID", "xsd:string", "b")))
+        .unwrap_err();
         assert_eq!(e, RequestError::Duplicate(AttributeId::UserId));
     }
 

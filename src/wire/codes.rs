@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn only_success_returns_success() {
         for s in StatusCode::ALL {
-            assert_eq!(*s == StatusCode::Success, s.return_code() == ReturnCode::Success);
+            assert_eq!(
+                *s == StatusCode::Success,
+                s.return_code() == ReturnCode::Success
+            );
         }
     }
 

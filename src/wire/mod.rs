@@ -17,7 +17,8 @@ pub use request::{parse_request, Operation, Parsed};
 
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const PROV_NS: &str = "http://www.vasco.com/IdentikeyServer/IdentikeyTypes/Provisioning";
-pub const BASIC_TYPES_NS: &str = "http://www.vasco.com/IdentikeyServer/IdentikeyTypes/BasicTypes.xsd";
+pub const BASIC_TYPES_NS: &str =
+    "http://www.vasco.com/IdentikeyServer/IdentikeyTypes/BasicTypes.xsd";
 pub const PROVISIONING_TYPES_NS: &str =
     "http://www.vasco.com/IdentikeyServer/IdentikeyTypes/ProvisioningTypes.xsd";
 

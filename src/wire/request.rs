@@ -217,7 +217,10 @@ fn decode_srp_register(op: &Element) -> Result<Call, RequestError> {
         parse_with("activationType", t, str::parse::<i32>)?;
     }
     let component_type = text(op, "componentType").map(str::to_owned);
-    if component_type.as_ref().is_some_and(|c| c.chars().count() > 255) {
+    if component_type
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 255)
+    {
         return Err(RequestError::BadElement {
             path: "componentType",
             reason: "must be at most 255 characters".into(),
@@ -265,7 +268,9 @@ mod tests {
             "<p:provisioningExecute><cmd>PROVISIONCMD_BOGUS</cmd></p:provisioningExecute>",
         ))
         .unwrap();
-        assert!(matches!(p.call, Err(RequestError::UnknownCommand(c)) if c == "PROVISIONCMD_BOGUS"));
+        assert!(
+            matches!(p.call, Err(RequestError::UnknownCommand(c)) if c == "PROVISIONCMD_BOGUS")
+        );
     }
 
     #[test]
@@ -290,7 +295,10 @@ mod tests {
             Err(WireError::UnknownOperation(_))
         ));
         let wrong_ns = envelope(r#"<x:provisioningExecute xmlns:x="urn:other"/>"#);
-        assert!(matches!(parse(&wrong_ns), Err(WireError::UnknownOperation(_))));
+        assert!(matches!(
+            parse(&wrong_ns),
+            Err(WireError::UnknownOperation(_))
+        ));
         assert!(matches!(parse("<not xml"), Err(WireError::Malformed(_))));
     }
 

@@ -175,14 +175,28 @@ mod tests {
 
     #[test]
     fn server_time_response_parses_back() {
-        let xml = success(Operation::ProvisioningExecute, &Reply::ServerTime(1_700_000_000));
+        let xml = success(
+            Operation::ProvisioningExecute,
+            &Reply::ServerTime(1_700_000_000),
+        );
         let root = parse(xml.as_bytes(), &Limits::default()).unwrap();
         let results = root.children[0].children[0].child("results").unwrap();
-        let names: Vec<&str> = results.children.iter().map(|c| c.name.local.as_str()).collect();
+        let names: Vec<&str> = results
+            .children
+            .iter()
+            .map(|c| c.name.local.as_str())
+            .collect();
         assert_eq!(names, ["resultCodes", "resultAttribute", "errorStack"]);
-        let attr = results.child("resultAttribute").unwrap().child("attributes").unwrap();
+        let attr = results
+            .child("resultAttribute")
+            .unwrap()
+            .child("attributes")
+            .unwrap();
         assert_eq!(attr.child("value").unwrap().text, "1700000000");
-        assert_eq!(attr.child("attributeID").unwrap().text, "PROVFLD_SERVER_TIME");
+        assert_eq!(
+            attr.child("attributeID").unwrap().text,
+            "PROVFLD_SERVER_TIME"
+        );
     }
 
     #[test]

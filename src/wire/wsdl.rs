@@ -6,7 +6,10 @@ const PLACEHOLDER: &str = "http://localhost:8888/";
 
 /// The schemas the WSDL imports, by file name.
 pub const SCHEMAS: &[(&str, &str)] = &[
-    ("BasicTypes.xsd", include_str!("../../schemas/BasicTypes.xsd")),
+    (
+        "BasicTypes.xsd",
+        include_str!("../../schemas/BasicTypes.xsd"),
+    ),
     (
         "ProvisioningTypes.xsd",
         include_str!("../../schemas/ProvisioningTypes.xsd"),
@@ -52,7 +55,10 @@ mod tests {
     #[test]
     fn wsdl_declares_every_operation() {
         for op in crate::wire::Operation::ALL {
-            assert!(WSDL.contains(&format!("name=\"{}\"", op.element())), "{op:?}");
+            assert!(
+                WSDL.contains(&format!("name=\"{}\"", op.element())),
+                "{op:?}"
+            );
         }
     }
 }

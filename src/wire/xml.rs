@@ -189,9 +189,9 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Element, WireError> {
     };
 
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| WireError::Malformed(format!("at byte {}: {e}", reader.error_position())))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            WireError::Malformed(format!("at byte {}: {e}", reader.error_position()))
+        })?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if root.is_some() {
@@ -270,8 +270,10 @@ mod tests {
 
     #[test]
     fn resolves_any_prefix_and_xsi_type() {
-        let el = p(r#"<a:x xmlns:a="urn:a" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"
-              xmlns:s="http://www.w3.org/2001/XMLSchema"><v i:type="s:string">t&amp;u</v></a:x>"#)
+        let el = p(
+            r#"<a:x xmlns:a="urn:a" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"
+              xmlns:s="http://www.w3.org/2001/XMLSchema"><v i:type="s:string">t&amp;u</v></a:x>"#,
+        )
         .unwrap();
         assert!(el.name.is(Some("urn:a"), "x"));
         let v = el.child("v").unwrap();

@@ -1,0 +1,144 @@
+//! The `provd` command line: the server, migrations, and the admin commands for the store.
+
+mod authenticator;
+mod output;
+mod user;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use zeroize::Zeroizing;
+
+use crate::config::{redact_url, Config, Overrides};
+use crate::store::Store;
+use output::Output;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "provd",
+    version,
+    about = "OneSpan-compatible SOAP provisioning server"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); default `provd.toml` when present.
+    #[arg(long, global = true, env = "PROVD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL: a SQLite file path, or postgres://...
+    #[arg(long, global = true)]
+    pub database: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the SOAP server (applies pending migrations first).
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8888].
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage authenticators.
+    #[command(subcommand)]
+    Authenticator(authenticator::AuthenticatorCommand),
+}
+
+/// How a command gets a password without putting it on the command line.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the static password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The static password (visible in the process list; prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+}
+
+impl PasswordArgs {
+    pub fn read(&self) -> Result<Option<Zeroizing<String>>> {
+        if let Some(p) = &self.password {
+            return Ok(Some(Zeroizing::new(p.clone())));
+        }
+        if self.password_stdin {
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let pw = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+            if pw.is_empty() {
+                bail!("the password read from standard input is empty");
+            }
+            return Ok(Some(pw));
+        }
+        Ok(None)
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROVD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn open_store(config: &Config) -> Result<Store> {
+    let key = config.master_key()?;
+    Store::open(&config.database_url, key, config.pool_size)
+        .with_context(|| format!("opening the database {}", redact_url(&config.database_url)))
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let config = Config::load(
+        cli.config.as_deref(),
+        &Overrides {
+            listen,
+            database_url: cli.database.clone(),
+        },
+    )?;
+    init_logging(&config.log_format);
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Serve { .. } => {
+            let store = open_store(&config)?;
+            tracing::info!(database = %redact_url(&config.database_url), backend = ?store.backend(), "store ready");
+            let state = crate::server::AppState::new(store, &config);
+            actix_web::rt::System::new().block_on(crate::server::serve(
+                state,
+                &config.listen,
+                config.max_body_bytes,
+            ))
+        }
+        Command::Migrate => {
+            let key = config.master_key()?;
+            let store = Store::open(&config.database_url, key, 1)?;
+            let n = store.migrate()?;
+            out.message(&format!(
+                "database is up to date ({n} migration(s) applied now)"
+            ));
+            Ok(())
+        }
+        Command::User(c) => user::run(c, &open_store(&config)?, &out),
+        Command::Authenticator(c) => authenticator::run(c, &open_store(&config)?, &out),
+    }
+}

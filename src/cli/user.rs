@@ -1,0 +1,127 @@
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+
+use super::output::{opt, Output};
+use super::PasswordArgs;
+use crate::crypto::hash_password;
+use crate::store::{NewUser, Store, User};
+use crate::types::{Domain, OrgUnit, UserId};
+
+#[derive(Debug, Args)]
+pub struct Who {
+    /// User id.
+    #[arg(long = "user")]
+    pub user_id: UserId,
+    /// Domain [default: master].
+    #[arg(long, default_value = Domain::DEFAULT)]
+    pub domain: Domain,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        #[command(flatten)]
+        who: Who,
+        /// Organizational unit.
+        #[arg(long = "ou")]
+        organizational_unit: Option<OrgUnit>,
+        /// E-mail address (for delivery of activation data).
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List users.
+    List {
+        /// Only this domain.
+        #[arg(long)]
+        domain: Option<Domain>,
+    },
+    /// Show one user.
+    Show {
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Set a user's static password (and clear the failure count).
+    SetPassword {
+        #[command(flatten)]
+        who: Who,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Unlock a user locked by failed passwords.
+    Unlock {
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Delete a user; their authenticators return to the free pool.
+    Delete {
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+fn row(u: &User) -> Vec<String> {
+    vec![
+        u.user_id.to_string(),
+        u.domain.to_string(),
+        opt(&u.organizational_unit),
+        if u.has_password { "yes" } else { "no" }.into(),
+        if u.locked { "locked" } else { "" }.into(),
+        u.failure_count.to_string(),
+    ]
+}
+
+const HEADERS: &[&str] = &["user", "domain", "ou", "password", "locked", "failures"];
+
+pub fn run(cmd: UserCommand, store: &Store, out: &Output) -> Result<()> {
+    match cmd {
+        UserCommand::Add {
+            who,
+            organizational_unit,
+            email,
+            password,
+        } => {
+            let password_hash = match password.read()? {
+                Some(p) => Some(hash_password(&p)?),
+                None => None,
+            };
+            let user = store.create_user(&NewUser {
+                user_id: who.user_id,
+                domain: who.domain,
+                organizational_unit,
+                email,
+                password_hash,
+            })?;
+            out.one(&user);
+        }
+        UserCommand::List { domain } => {
+            let users = store.list_users(domain.as_ref())?;
+            out.list(&users, HEADERS, row);
+        }
+        UserCommand::Show { who } => match store.find_user(&who.user_id, &who.domain)? {
+            Some(u) => out.one(&u),
+            None => bail!("no user {} in domain {}", who.user_id, who.domain),
+        },
+        UserCommand::SetPassword { who, password } => {
+            let Some(p) = password.read()? else {
+                bail!("give the new password with --password-stdin (or --password)");
+            };
+            let user = store.set_password(&who.user_id, &who.domain, &hash_password(&p)?)?;
+            out.one(&user);
+        }
+        UserCommand::Unlock { who } => {
+            let user = store.unlock_user(&who.user_id, &who.domain)?;
+            out.one(&user);
+        }
+        UserCommand::Delete { who } => {
+            store.delete_user(&who.user_id, &who.domain)?;
+            out.message(&format!(
+                "deleted user {} in domain {}",
+                who.user_id, who.domain
+            ));
+        }
+    }
+    Ok(())
+}

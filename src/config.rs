@@ -1,0 +1,223 @@
+//! Configuration: defaults, then a TOML file (`provd.toml` in the working directory, or the
+//! file named by `--config` / `PROVD_CONFIG`), then `PROVD_*` environment variables, then
+//! command-line flags; each later source overrides the earlier ones.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::MasterKey;
+use crate::protocol::Policy;
+use crate::store::Backend;
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// `postgres://...` for PostgreSQL; anything else is a SQLite file path.
+    pub database_url: String,
+    /// The master key sealing secrets at rest, 64 hex characters. Required on PostgreSQL
+    /// (every instance needs the same key); on SQLite a key file is created beside the
+    /// database when neither this nor `master_key_file` is set.
+    pub master_key: Option<String>,
+    /// A file holding the master key in hex.
+    pub master_key_file: Option<PathBuf>,
+    /// Database connections per process.
+    pub pool_size: u32,
+    /// Request bodies larger than this are refused before parsing.
+    pub max_body_bytes: usize,
+    /// The address written into the served WSDL; derived from the request when unset.
+    pub public_url: Option<String>,
+    /// Wrong static passwords in a row before a user is locked.
+    pub lock_after_failures: i32,
+    /// Registration lifetime in seconds.
+    pub registration_lifetime_secs: i64,
+    /// Also audit `PROVISIONCMD_SERVER_TIME` (unauthenticated and read-only; off by default).
+    pub audit_server_time: bool,
+    /// `text` or `json` log lines on standard error.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8888".into(),
+            database_url: "provd.db".into(),
+            master_key: None,
+            master_key_file: None,
+            pool_size: 16,
+            max_body_bytes: 1024 * 1024,
+            public_url: None,
+            lock_after_failures: Policy::default().lock_after_failures,
+            registration_lifetime_secs: Policy::default().registration_lifetime_secs,
+            audit_server_time: false,
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("master_key", &self.master_key.as_ref().map(|_| "(set)"))
+            .field("master_key_file", &self.master_key_file)
+            .field("pool_size", &self.pool_size)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Overrides from the command line; `None` leaves the other sources' value.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("configuration file {} does not exist", path.display());
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => fig = fig.merge(Toml::file("provd.toml")),
+        }
+        fig = fig
+            .merge(Env::prefixed("PROVD_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().context("invalid configuration")?;
+        if config.pool_size == 0 {
+            bail!("pool_size must be at least 1");
+        }
+        Ok(config)
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            lock_after_failures: self.lock_after_failures,
+            registration_lifetime_secs: self.registration_lifetime_secs,
+        }
+    }
+
+    /// The master key from `master_key`, `master_key_file`, or (SQLite only) the key file
+    /// beside the database, created with mode 0600 on first use.
+    pub fn master_key(&self) -> Result<MasterKey> {
+        if let Some(hex) = &self.master_key {
+            return MasterKey::from_hex(hex).context("master_key (PROVD_MASTER_KEY)");
+        }
+        if let Some(path) = &self.master_key_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading master_key_file {}", path.display()))?;
+            return MasterKey::from_hex(&text)
+                .with_context(|| format!("master_key_file {}", path.display()));
+        }
+        let (backend, path) = Backend::from_url(&self.database_url);
+        if backend == Backend::Postgres {
+            bail!(
+                "PostgreSQL needs an explicit master key shared by every instance: \
+                 set PROVD_MASTER_KEY (64 hex characters) or master_key_file"
+            );
+        }
+        let key_path = PathBuf::from(format!("{path}.key"));
+        if key_path.exists() {
+            let text = std::fs::read_to_string(&key_path)
+                .with_context(|| format!("reading {}", key_path.display()))?;
+            return MasterKey::from_hex(&text).with_context(|| key_path.display().to_string());
+        }
+        let key = MasterKey::generate();
+        write_private(&key_path, key.to_hex().as_bytes())
+            .with_context(|| format!("creating {}", key_path.display()))?;
+        tracing::warn!(path = %key_path.display(), "created a new master key file; back it up with the database");
+        Ok(key)
+    }
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(contents)?;
+    f.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact_url("provd.db"), "provd.db");
+    }
+
+    #[test]
+    fn debug_hides_the_master_key() {
+        let c = Config {
+            master_key: Some("ab".repeat(32)),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("abab"));
+    }
+
+    #[test]
+    fn postgres_requires_an_explicit_key() {
+        let c = Config {
+            database_url: "postgres://127.0.0.1/test".into(),
+            ..Config::default()
+        };
+        let e = c.master_key().unwrap_err().to_string();
+        assert!(e.contains("PROVD_MASTER_KEY"), "{e}");
+    }
+
+    #[test]
+    fn sqlite_key_file_is_created_once_and_reused() {
+        let dir = std::env::temp_dir().join(format!("provd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("k.db");
+        let c = Config {
+            database_url: db.display().to_string(),
+            ..Config::default()
+        };
+        let a = c.master_key().unwrap();
+        let b = c.master_key().unwrap();
+        let sealed = a.seal("ctx", b"x");
+        assert_eq!(b.open("ctx", &sealed).unwrap().as_slice(), b"x");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,234 @@
+//! The HTTP endpoint (actix-web): `POST /` for SOAP, `GET /?wsdl`, `GET /schemas/{name}`,
+//! `GET /health`. Parsing happens on the async worker; protocol and database work on the
+//! blocking pool.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use actix_web::http::header::ContentType;
+use actix_web::http::StatusCode as HttpStatus;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+use crate::config::Config;
+use crate::protocol::{Call, ProvisionError, Provisioning, Reply};
+use crate::store::{NewAudit, Store};
+use crate::wire::codes::Failure;
+use crate::wire::xml::Limits;
+use crate::wire::{parse_request, response, wsdl, Operation};
+
+/// What the handlers share.
+pub struct AppState {
+    pub provisioning: Provisioning,
+    pub public_url: Option<String>,
+    pub audit_server_time: bool,
+    pub limits: Limits,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: &Config) -> Self {
+        AppState {
+            provisioning: Provisioning::new(store, config.policy()),
+            public_url: config.public_url.clone(),
+            audit_server_time: config.audit_server_time,
+            limits: Limits::default(),
+        }
+    }
+}
+
+fn xml(status: HttpStatus, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(ContentType(mime_text_xml()))
+        .body(body)
+}
+
+fn mime_text_xml() -> actix_web::mime::Mime {
+    "text/xml; charset=utf-8"
+        .parse()
+        .expect("a valid mime type")
+}
+
+fn fault(client: bool, message: &str) -> HttpResponse {
+    xml(
+        HttpStatus::INTERNAL_SERVER_ERROR,
+        response::fault(client, message),
+    )
+}
+
+/// One provisioning call from start to audit row.
+struct Outcome {
+    body: String,
+    audit: Option<NewAudit>,
+}
+
+fn run_call(
+    state: &AppState,
+    operation: Operation,
+    command: String,
+    call: Result<Call, crate::wire::RequestError>,
+    client_addr: Option<String>,
+) -> Outcome {
+    let mut audit = NewAudit {
+        client_addr,
+        command,
+        ..NewAudit::default()
+    };
+    let audited = !matches!(call, Ok(Call::ServerTime)) || state.audit_server_time;
+    if let Ok(c) = &call {
+        if let Some((user, domain)) = c.audit_user() {
+            audit.user_id = Some(user.to_string());
+            audit.domain = domain.map(|d| d.to_string());
+        }
+    }
+    let result: Result<Reply, Failure> = match call {
+        Err(e) => Err(Failure::from(&e)),
+        Ok(c) => state.provisioning.handle(c).map_err(|e| {
+            if let ProvisionError::Store(inner) = &e {
+                tracing::error!(error = %inner, "store failure");
+            }
+            Failure::from(&e)
+        }),
+    };
+    let body = match &result {
+        Ok(reply) => {
+            if let Reply::SrpRegistered(r) = reply {
+                audit.serial_no = Some(r.serial_no.to_string());
+                audit.registration_id = Some(r.registration_id.to_string());
+                audit.domain = Some(r.domain.to_string());
+            }
+            audit.status = "STAT_SUCCESS".into();
+            response::success(operation, reply)
+        }
+        Err(f) => {
+            audit.status = f.status.name().into();
+            audit.status_code = f.status.code();
+            audit.return_code = f.status.return_code().code();
+            audit.detail = Some(f.description.clone());
+            response::failure(operation, f)
+        }
+    };
+    tracing::info!(
+        command = %audit.command,
+        status = %audit.status,
+        "provisioning call"
+    );
+    Outcome {
+        body,
+        audit: audited.then_some(audit),
+    }
+}
+
+async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let started = Instant::now();
+    let parsed = match parse_request(&body, &state.limits) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!(error = %e, "SOAP fault");
+            // Every wire error is the sender's: SOAP-ENV:Client.
+            return fault(true, &e.to_string());
+        }
+    };
+    let client_addr = req.peer_addr().map(|a| a.ip().to_string());
+    let st = state.clone();
+    let done = web::block(move || {
+        let outcome = run_call(
+            &st,
+            parsed.operation,
+            parsed.command,
+            parsed.call,
+            client_addr,
+        );
+        if let Some(entry) = &outcome.audit {
+            st.provisioning.store().audit(entry)?;
+        }
+        Ok::<_, crate::store::StoreError>(outcome.body)
+    })
+    .await;
+    tracing::debug!(
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "request done"
+    );
+    match done {
+        Ok(Ok(body)) => xml(HttpStatus::OK, body),
+        Ok(Err(e)) => {
+            // The call ran but its audit row could not be written: refuse to answer as if
+            // nothing happened.
+            tracing::error!(error = %e, "audit write failed");
+            fault(false, "the server could not record the call; try again")
+        }
+        Err(_) => fault(false, "the server is shutting down"),
+    }
+}
+
+fn service_address(state: &AppState, req: &HttpRequest) -> String {
+    if let Some(url) = &state.public_url {
+        return url.clone();
+    }
+    let info = req.connection_info();
+    format!("{}://{}/", info.scheme(), info.host())
+}
+
+async fn root_get(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let wants_wsdl = req
+        .query_string()
+        .split('&')
+        .any(|p| p.eq_ignore_ascii_case("wsdl"));
+    if !wants_wsdl {
+        return HttpResponse::build(HttpStatus::OK)
+            .content_type("text/plain; charset=utf-8")
+            .body("provd: POST SOAP 1.1 requests here; the WSDL is at /?wsdl\n");
+    }
+    xml(
+        HttpStatus::OK,
+        wsdl::with_address(&service_address(&state, &req)),
+    )
+}
+
+async fn schema(name: web::Path<String>) -> HttpResponse {
+    match wsdl::schema(&name) {
+        Some(s) => xml(HttpStatus::OK, s.to_owned()),
+        None => HttpResponse::NotFound().body("no such schema\n"),
+    }
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let st = state.clone();
+    match web::block(move || st.provisioning.store().ping()).await {
+        Ok(Ok(())) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ok"}"#),
+        _ => HttpResponse::ServiceUnavailable()
+            .content_type("application/json")
+            .body(r#"{"status":"database unavailable"}"#),
+    }
+}
+
+/// Routes, for `App::configure`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::post().to(soap))
+        .route("/", web::get().to(root_get))
+        .route("/schemas/{name}", web::get().to(schema))
+        .route("/health", web::get().to(health));
+}
+
+/// Binds, announces the bound address on standard output (`provd listening on http://ADDR`),
+/// and serves until SIGINT or SIGTERM, letting in-flight requests finish.
+pub async fn serve(state: AppState, listen: &str, max_body_bytes: usize) -> anyhow::Result<()> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_body_bytes))
+            .configure(routes)
+    })
+    .shutdown_timeout(30)
+    .bind(listen)
+    .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addrs: Vec<SocketAddr> = server.addrs();
+    for a in &addrs {
+        println!("provd listening on http://{a}");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    server.run().await?;
+    Ok(())
+}
