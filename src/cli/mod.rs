@@ -51,6 +51,18 @@ pub enum Command {
     /// Manage authenticators.
     #[command(subcommand)]
     Authenticator(authenticator::AuthenticatorCommand),
+    /// Read the audit trail of provisioning calls.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The newest entries, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 /// How a command gets a password without putting it on the command line.
@@ -140,5 +152,34 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::User(c) => user::run(c, &open_store(&config)?, &out),
         Command::Authenticator(c) => authenticator::run(c, &open_store(&config)?, &out),
+        Command::Audit(AuditCommand::List { limit }) => {
+            let rows = open_store(&config)?.recent_audit(limit.clamp(1, 100_000))?;
+            out.list(
+                &rows,
+                &[
+                    "at",
+                    "client",
+                    "command",
+                    "user",
+                    "domain",
+                    "serial",
+                    "registration",
+                    "status",
+                ],
+                |r| {
+                    vec![
+                        r.at.to_string(),
+                        output::opt(&r.client_addr),
+                        r.command.clone(),
+                        output::opt(&r.user_id),
+                        output::opt(&r.domain),
+                        output::opt(&r.serial_no),
+                        output::opt(&r.registration_id),
+                        r.status.clone(),
+                    ]
+                },
+            );
+            Ok(())
+        }
     }
 }

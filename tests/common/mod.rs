@@ -1,0 +1,254 @@
+//! Test harness: a real `provd` process per test, seeded through its own admin CLI, on SQLite
+//! and, when `PROVD_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL database as well.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_provd");
+pub const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends to run on: SQLite always; PostgreSQL when `PROVD_TEST_POSTGRES_URL` names a
+/// server (CI sets it, and then an unreachable server fails the tests).
+pub fn backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Sqlite];
+    if std::env::var("PROVD_TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty()) {
+        b.push(Backend::Postgres);
+    }
+    b
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A database for one test, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    dir: PathBuf,
+    pg: Option<(String, String)>,
+}
+
+fn psql(admin_url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .arg(admin_url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}_{}", std::process::id(), n);
+        let dir = std::env::temp_dir().join(format!("provd-test-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        match backend {
+            Backend::Sqlite => TestDb {
+                url: dir.join("provd.db").display().to_string(),
+                dir,
+                pg: None,
+            },
+            Backend::Postgres => {
+                let admin = std::env::var("PROVD_TEST_POSTGRES_URL").unwrap();
+                let name = format!("provd_t_{tag}");
+                psql(&admin, &format!("CREATE DATABASE {name}"));
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    dir,
+                    pg: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg {
+            let _ = Command::new("psql")
+                .arg(admin)
+                .args([
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the admin CLI against a database; returns stdout, panics with stderr on failure.
+pub fn cli(db: &TestDb, args: &[&str], stdin: Option<&str>) -> String {
+    let (ok, out, err) = cli_result(db, args, stdin);
+    assert!(ok, "provd {args:?} failed: {err}");
+    out
+}
+
+/// Runs the admin CLI; returns (success, stdout, stderr).
+pub fn cli_result(db: &TestDb, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(db.dir())
+        .env("PROVD_DATABASE_URL", &db.url)
+        .env("PROVD_MASTER_KEY", MASTER_KEY)
+        .env("PROVD_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("provd starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running `provd serve` on an ephemeral port.
+pub struct TestServer {
+    pub db: TestDb,
+    pub base: String,
+    child: Child,
+    agent: ureq::Agent,
+}
+
+impl TestServer {
+    /// Starts a server on an already seeded database.
+    pub fn start(db: TestDb) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(db.dir())
+            .env("PROVD_DATABASE_URL", &db.url)
+            .env("PROVD_MASTER_KEY", MASTER_KEY)
+            .env("PROVD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("provd starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("provd listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from provd serve: {line:?}"))
+            .to_owned();
+        TestServer {
+            db,
+            base: format!("{addr}/"),
+            child,
+            agent: ureq::AgentBuilder::new().build(),
+        }
+    }
+
+    /// POSTs a SOAP body; returns the HTTP status and the response body.
+    pub fn post(&self, body: &str) -> (u16, String) {
+        let r = self
+            .agent
+            .post(&self.base)
+            .set("Content-Type", "text/xml; charset=utf-8")
+            .send_string(body);
+        match r {
+            Ok(resp) => (resp.status(), resp.into_string().unwrap()),
+            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
+            Err(e) => panic!("POST {}: {e}", self.base),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        match self.agent.get(&format!("{}{}", self.base, path)).call() {
+            Ok(resp) => (resp.status(), resp.into_string().unwrap()),
+            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
+            Err(e) => panic!("GET {path}: {e}"),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The standard seed: user `testuser` in `master` with password `1.Password` (OneSpan's
+/// sample), user `second` with `2.Password`, and `authenticators` free authenticators.
+pub fn seeded(backend: Backend, authenticators: u32) -> TestDb {
+    let db = TestDb::new(backend);
+    cli(
+        &db,
+        &["user", "add", "--user", "testuser", "--password-stdin"],
+        Some("1.Password\n"),
+    );
+    cli(
+        &db,
+        &["user", "add", "--user", "second", "--password-stdin"],
+        Some("2.Password\n"),
+    );
+    if authenticators > 0 {
+        cli(
+            &db,
+            &[
+                "authenticator",
+                "generate",
+                "--prefix",
+                "VDS",
+                "--count",
+                &authenticators.to_string(),
+            ],
+            None,
+        );
+    }
+    db
+}
+
+/// A SOAP envelope around `body`, with OneSpan's prefixes.
+pub fn envelope(body: &str) -> String {
+    format!(
+        r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:PROV-TYPES="http://www.vasco.com/IdentikeyServer/IdentikeyTypes/Provisioning"><SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>"#
+    )
+}
+
+pub fn srp_register(user: &str, password: &str) -> String {
+    envelope(&format!(
+        "<PROV-TYPES:dsappSRPRegister><componentType>provd tests</componentType><user><userID>{user}</userID><domain>master</domain></user><credential><staticPassword>{password}</staticPassword></credential></PROV-TYPES:dsappSRPRegister>"
+    ))
+}
+
+/// The text of the first `<tag>` element in `xml`.
+pub fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(&xml[start..end])
+}

@@ -1,0 +1,232 @@
+//! End-to-end behaviour over HTTP against a real `provd serve`, on every backend.
+
+mod common;
+
+use common::{backends, cli, cli_result, element, envelope, seeded, srp_register, TestServer};
+
+#[test]
+fn wsdl_is_served_with_the_real_address_and_its_schemas() {
+    let server = TestServer::start(seeded(common::Backend::Sqlite, 0));
+    let (status, wsdl) = server.get("?wsdl");
+    assert_eq!(status, 200);
+    assert!(
+        wsdl.contains(&format!("location=\"{}\"", server.base)),
+        "address not rewritten"
+    );
+    for op in [
+        "provisioningExecute",
+        "dsappSRPRegister",
+        "dsappSRPGenerateEphemeralKey",
+        "dsappSRPGenerateActivationData",
+        "dsappSRPActivate",
+    ] {
+        assert!(wsdl.contains(&format!("name=\"{op}\"")), "{op} missing");
+    }
+    for schema in ["BasicTypes.xsd", "ProvisioningTypes.xsd"] {
+        let (status, body) = server.get(&format!("schemas/{schema}"));
+        assert_eq!(status, 200, "{schema}");
+        assert!(body.contains("<xsd:schema"), "{schema}");
+    }
+    assert_eq!(server.get("schemas/Nope.xsd").0, 404);
+    assert_eq!(server.get("health").0, 200);
+}
+
+#[test]
+fn registration_returns_a_checked_activation_password_and_binds_the_authenticator() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 2));
+        let (status, body) = server.post(&srp_register("testuser", "1.Password"));
+        assert_eq!(status, 200, "{body}");
+        let password = element(&body, "activationPassword").unwrap();
+        assert!(
+            provd::protocol::srp::activation_password_is_valid(password),
+            "{password}"
+        );
+        let serial = element(&body, "serialNumber").unwrap().to_owned();
+        let first_id = element(&body, "registrationID").unwrap().to_owned();
+
+        // A second registration reuses the user's authenticator and gets a new id.
+        let (_, again) = server.post(&srp_register("testuser", "1.Password"));
+        assert_eq!(element(&again, "serialNumber"), Some(serial.as_str()));
+        assert_ne!(element(&again, "registrationID"), Some(first_id.as_str()));
+
+        let shown = cli(
+            &server.db,
+            &["--json", "authenticator", "show", &serial],
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(v["authenticator"]["user_id"], "testuser", "{backend:?}");
+        assert_eq!(v["authenticator"]["status"], "assigned", "{backend:?}");
+    }
+}
+
+#[test]
+fn wrong_passwords_lock_the_user_and_every_call_is_audited() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        for _ in 0..5 {
+            let (_, body) = server.post(&srp_register("testuser", "wrong"));
+            assert_eq!(
+                element(&body, "statusCodeEnum"),
+                Some("STAT_INVCREDENTIALS")
+            );
+        }
+        // Locked now: even the right password is refused, and says why.
+        let (_, body) = server.post(&srp_register("testuser", "1.Password"));
+        assert_eq!(
+            element(&body, "statusCodeEnum"),
+            Some("STAT_LOCKED"),
+            "{backend:?}"
+        );
+        let (_, body) = server.post(&srp_register("nobody", "x"));
+        assert_eq!(element(&body, "statusCodeEnum"), Some("STAT_NOT_FOUND"));
+
+        let audit = cli(
+            &server.db,
+            &["--json", "audit", "list", "--limit", "100"],
+            None,
+        );
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
+        let count = |s: &str| rows.iter().filter(|r| r["status"] == s).count();
+        assert_eq!(count("STAT_INVCREDENTIALS"), 5, "{backend:?}");
+        assert_eq!(count("STAT_LOCKED"), 1);
+        assert_eq!(count("STAT_NOT_FOUND"), 1);
+        assert!(rows.iter().all(|r| r["command"] == "dsappSRPRegister"));
+        assert!(rows.iter().all(|r| r["client_addr"] == "127.0.0.1"));
+        // No password, right or wrong, reaches the audit trail.
+        assert!(
+            !audit.contains("1.Password") && !audit.contains("wrong\""),
+            "{audit}"
+        );
+
+        // The administrator unlocks; the right password works again.
+        cli(&server.db, &["user", "unlock", "--user", "testuser"], None);
+        let (_, body) = server.post(&srp_register("testuser", "1.Password"));
+        assert_eq!(
+            element(&body, "statusCodeEnum"),
+            Some("STAT_SUCCESS"),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn the_last_free_authenticator_goes_to_exactly_one_of_two_racing_users() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = [("testuser", "1.Password"), ("second", "2.Password")]
+                .into_iter()
+                .map(|(u, p)| {
+                    let server = &server;
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        let (_, body) = server.post(&srp_register(u, p));
+                        element(&body, "statusCodeEnum").unwrap().to_owned()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = results.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            ["STAT_NO_FREE_AUTHENTICATOR", "STAT_SUCCESS"],
+            "{backend:?}"
+        );
+    }
+}
+
+#[test]
+fn oversized_bodies_are_refused_before_parsing() {
+    let server = TestServer::start(seeded(common::Backend::Sqlite, 0));
+    let padding = "x".repeat(2 * 1024 * 1024);
+    let (status, _) = server.post(&envelope(&format!("<!-- {padding} -->")));
+    assert_eq!(status, 413);
+}
+
+#[test]
+fn import_is_all_or_nothing_and_names_the_bad_record() {
+    for backend in backends() {
+        let db = seeded(backend, 0);
+        let good = db.dir().join("good.csv");
+        std::fs::write(
+            &good,
+            "serial_no,type,applications,key,license_limit\nABC0000001,DIGIPASS APP,RESPONSE_ONLY,,1\nABC0000002,,,00112233445566778899AABBCCDDEEFF,5\n",
+        )
+        .unwrap();
+        cli(
+            &db,
+            &["authenticator", "import", "--file", good.to_str().unwrap()],
+            None,
+        );
+
+        // One new serial and one already present: nothing of the file is written.
+        let clash = db.dir().join("clash.json");
+        std::fs::write(
+            &clash,
+            r#"[{"serial_no":"ABC0000003"},{"serial_no":"ABC0000002"}]"#,
+        )
+        .unwrap();
+        let (ok, _, err) = cli_result(
+            &db,
+            &["authenticator", "import", "--file", clash.to_str().unwrap()],
+            None,
+        );
+        assert!(!ok);
+        assert!(err.contains("ABC0000002"), "{err}");
+
+        let bad = db.dir().join("bad.csv");
+        std::fs::write(&bad, "serial_no\nABC0000004\nSHORT\n").unwrap();
+        let (ok, _, err) = cli_result(
+            &db,
+            &["authenticator", "import", "--file", bad.to_str().unwrap()],
+            None,
+        );
+        assert!(!ok);
+        assert!(err.contains("record 2") && err.contains("SHORT"), "{err}");
+
+        let list = cli(&db, &["--json", "authenticator", "list"], None);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
+        let serials: Vec<&str> = rows
+            .iter()
+            .map(|r| r["serial_no"].as_str().unwrap())
+            .collect();
+        assert_eq!(serials, ["ABC0000001", "ABC0000002"], "{backend:?}");
+        assert_eq!(rows[1]["license_limit"], 5);
+    }
+}
+
+#[test]
+fn user_admin_round_trip() {
+    for backend in backends() {
+        let db = seeded(backend, 0);
+        let (ok, _, err) = cli_result(&db, &["user", "add", "--user", "testuser"], None);
+        assert!(!ok && err.contains("already exists"), "{err}");
+        cli(
+            &db,
+            &[
+                "user",
+                "set-password",
+                "--user",
+                "second",
+                "--password-stdin",
+            ],
+            Some("n3w\n"),
+        );
+        let shown = cli(&db, &["--json", "user", "show", "--user", "second"], None);
+        assert!(
+            !shown.contains("argon2"),
+            "the hash must not be shown: {shown}"
+        );
+        cli(&db, &["user", "delete", "--user", "second"], None);
+        let list = cli(&db, &["--json", "user", "list"], None);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
+        assert_eq!(rows.len(), 1, "{backend:?}");
+        assert_eq!(rows[0]["user_id"], "testuser");
+    }
+}
