@@ -2,6 +2,7 @@
 //! records; never sees XML, never writes SQL. Calls block (Argon2, database): async callers run
 //! them on a blocking thread.
 
+pub mod otp;
 pub mod srp;
 
 use std::sync::OnceLock;

@@ -2,65 +2,29 @@
 //! This part covers registration: the registration identifier, the activation password with
 //! its Luhn mod N check character, and the salt and verifier that are all the server keeps.
 
-use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
-use crypto_bigint::{Encoding, U2048};
+pub mod math;
+pub mod record;
+
 use rand::rngs::OsRng;
 use rand::Rng;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::types::{Domain, RegistrationId, SerialNumber, UserId};
 
-/// RFC 5054 Appendix A, the 2048-bit group's prime N (generator g = 2).
-pub const N_2048_HEX: &str = concat!(
-    "AC6BDB41324A9A9BF166DE5E1389582FAF72B6651987EE07FC3192943DB56050",
-    "A37329CBB4A099ED8193E0757767A13DD52312AB4B03310DCD7F48A9DA04FD50",
-    "E8083969EDB767B0CF6095179A163AB3661A05FBD5FAAAE82918A9962F0B93B8",
-    "55F97993EC975EEAA80D740ADBF4FF747359D041D5C33EA71D281E446B14773B",
-    "CA97B43A23FB801676BD207A436C6481F1D2B9078717461A5B9D32E688F87748",
-    "544523B524B0D57D5EA77A2775D2ECFA032CFBDBF52FB37861602790",
-    "04E57AE6AF874E7303CE53299CCC041C7BC308D82A5698F3A8D0C38271AE35F8",
-    "E9DBFBB694B5C803D89F7AE435DE236D525F54759B65E372FCD68EF20FA7111F",
-    "9E4AFF73"
-);
-
-/// Bytes of one group element (PAD width).
-pub const GROUP_BYTES: usize = 256;
 /// Salt length in bytes.
 pub const SALT_BYTES: usize = 16;
 
-fn modulus() -> U2048 {
-    U2048::from_be_hex(N_2048_HEX)
+/// The protocol's SRP: SHA-256 over the RFC 5054 2048-bit group.
+pub fn srp() -> math::Srp<Sha256> {
+    math::Srp::new(math::group_2048())
 }
 
-/// `g^e mod N` in constant time (Montgomery form).
-pub fn pow_g(exponent: &U2048) -> U2048 {
-    let params = DynResidueParams::new(&modulus());
-    DynResidue::new(&U2048::from_u8(2), params)
-        .pow(exponent)
-        .retrieve()
-}
-
-/// `x = H(s | H(I | ":" | P))`.
-pub fn private_key(salt: &[u8], identity: &str, password: &str) -> Zeroizing<[u8; 32]> {
-    let mut inner = Sha256::new();
-    inner.update(identity.as_bytes());
-    inner.update(b":");
-    inner.update(password.as_bytes());
-    let inner: Zeroizing<[u8; 32]> = Zeroizing::new(inner.finalize().into());
-    let mut outer = Sha256::new();
-    outer.update(salt);
-    outer.update(inner.as_slice());
-    Zeroizing::new(outer.finalize().into())
-}
-
-/// The verifier `v = g^x mod N`, padded to 256 bytes.
+/// The verifier `v = g^x mod N` for an identity and password, padded to 256 bytes.
 pub fn verifier(salt: &[u8], identity: &str, password: &str) -> Vec<u8> {
-    let x = private_key(salt, identity, password);
-    let mut wide = Zeroizing::new([0u8; GROUP_BYTES]);
-    wide[GROUP_BYTES - 32..].copy_from_slice(x.as_slice());
-    let exponent = Zeroizing::new(U2048::from_be_slice(wide.as_slice()));
-    pow_g(&exponent).to_be_bytes().to_vec()
+    let srp = srp();
+    let x = srp.x(salt, identity.as_bytes(), password.as_bytes());
+    srp.group.pad(&srp.verifier(&x))
 }
 
 const REG_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -138,37 +102,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn private_key_matches_the_spec_vector() {
-        let s = hex::decode("BEB25379D1A8581EB5A727673A2441EE").unwrap();
-        let x = private_key(&s, "e3wfISG9", "Tb048aX1");
-        assert_eq!(
-            hex::encode_upper(x.as_slice()),
-            "E91B4DC4B722D8987675E6E61F3F6E160834570E73A12480649E536606374598"
-        );
-    }
-
-    #[test]
-    fn group_prime_matches_the_spec_multiplier() {
-        let mut h = Sha256::new();
-        h.update(modulus().to_be_bytes());
-        let mut g = [0u8; GROUP_BYTES];
-        g[GROUP_BYTES - 1] = 2;
-        h.update(g);
-        assert_eq!(
-            hex::encode_upper(h.finalize()),
-            "05B9E8EF059C6B32EA59FC1D322D37F04AA30BAE5AA9003B8321E21DDB04E300"
-        );
-    }
-
-    #[test]
-    fn verifier_is_g_to_the_x() {
-        let s = hex::decode("BEB25379D1A8581EB5A727673A2441EE").unwrap();
+    fn verifier_depends_on_identity_and_password() {
+        let s = [7u8; SALT_BYTES];
         let v = verifier(&s, "e3wfISG9", "Tb048aX1");
-        assert_eq!(v.len(), GROUP_BYTES);
-        // g^1 = 2: the exponentiation itself is sound.
-        assert_eq!(pow_g(&U2048::ONE), U2048::from_u8(2));
-        // A different password gives a different verifier.
+        assert_eq!(v.len(), 256);
         assert_ne!(v, verifier(&s, "e3wfISG9", "Tb048aX2"));
+        assert_ne!(v, verifier(&s, "e3wfISG8", "Tb048aX1"));
     }
 
     #[test]
