@@ -36,6 +36,12 @@ pub struct Config {
     pub lock_after_failures: i32,
     /// Registration lifetime in seconds.
     pub registration_lifetime_secs: i64,
+    /// Lifetime of the server's state of one SRP key exchange, in seconds.
+    pub ephemeral_lifetime_secs: i64,
+    /// Failed proofs (client evidence or OTP) that revoke a registration.
+    pub max_activation_failures: i32,
+    /// Seconds between sweeps of expired registrations and key exchanges.
+    pub sweep_interval_secs: u64,
     /// Also audit `PROVISIONCMD_SERVER_TIME` (unauthenticated and read-only; off by default).
     pub audit_server_time: bool,
     /// `text` or `json` log lines on standard error.
@@ -54,6 +60,9 @@ impl Default for Config {
             public_url: None,
             lock_after_failures: Policy::default().lock_after_failures,
             registration_lifetime_secs: Policy::default().registration_lifetime_secs,
+            ephemeral_lifetime_secs: Policy::default().ephemeral_lifetime_secs,
+            max_activation_failures: Policy::default().max_activation_failures,
+            sweep_interval_secs: 60,
             audit_server_time: false,
             log_format: "text".into(),
         }
@@ -115,6 +124,12 @@ impl Config {
         if config.pool_size == 0 {
             bail!("pool_size must be at least 1");
         }
+        if config.max_activation_failures < 1 || config.lock_after_failures < 1 {
+            bail!("max_activation_failures and lock_after_failures must be at least 1");
+        }
+        if config.ephemeral_lifetime_secs < 1 || config.registration_lifetime_secs < 1 {
+            bail!("ephemeral_lifetime_secs and registration_lifetime_secs must be at least 1");
+        }
         Ok(config)
     }
 
@@ -122,6 +137,8 @@ impl Config {
         Policy {
             lock_after_failures: self.lock_after_failures,
             registration_lifetime_secs: self.registration_lifetime_secs,
+            ephemeral_lifetime_secs: self.ephemeral_lifetime_secs,
+            max_activation_failures: self.max_activation_failures,
         }
     }
 

@@ -7,6 +7,7 @@
 //! * [`server`]: actix-web, the HTTP endpoint; [`cli`]: the `provd` command line.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod protocol;

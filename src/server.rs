@@ -22,6 +22,7 @@ pub struct AppState {
     pub public_url: Option<String>,
     pub audit_server_time: bool,
     pub limits: Limits,
+    pub sweep_interval: std::time::Duration,
 }
 
 impl AppState {
@@ -31,6 +32,7 @@ impl AppState {
             public_url: config.public_url.clone(),
             audit_server_time: config.audit_server_time,
             limits: Limits::default(),
+            sweep_interval: std::time::Duration::from_secs(config.sweep_interval_secs.max(1)),
         }
     }
 }
@@ -78,6 +80,7 @@ fn run_call(
             audit.user_id = Some(user.to_string());
             audit.domain = domain.map(|d| d.to_string());
         }
+        audit.registration_id = c.audit_registration().map(|r| r.to_string());
     }
     let result: Result<Reply, Failure> = match call {
         Err(e) => Err(Failure::from(&e)),
@@ -90,10 +93,18 @@ fn run_call(
     };
     let body = match &result {
         Ok(reply) => {
-            if let Reply::SrpRegistered(r) = reply {
-                audit.serial_no = Some(r.serial_no.to_string());
-                audit.registration_id = Some(r.registration_id.to_string());
-                audit.domain = Some(r.domain.to_string());
+            match reply {
+                Reply::SrpRegistered(r) => {
+                    audit.serial_no = Some(r.serial_no.to_string());
+                    audit.registration_id = Some(r.registration_id.to_string());
+                    audit.domain = Some(r.domain.to_string());
+                }
+                Reply::SrpActivated(a) => {
+                    audit.serial_no = Some(a.serial_no.to_string());
+                    audit.user_id = Some(a.user_id.to_string());
+                    audit.domain = Some(a.domain.to_string());
+                }
+                _ => {}
             }
             audit.status = "STAT_SUCCESS".into();
             response::success(operation, reply)
@@ -106,11 +117,12 @@ fn run_call(
             response::failure(operation, f)
         }
     };
-    tracing::info!(
-        command = %audit.command,
-        status = %audit.status,
-        "provisioning call"
-    );
+    // Successes at debug: at tens of thousands of calls a second, one line each is noise.
+    if result.is_ok() {
+        tracing::debug!(command = %audit.command, status = %audit.status, "provisioning call");
+    } else {
+        tracing::info!(command = %audit.command, status = %audit.status, "provisioning call failed");
+    }
     Outcome {
         body,
         audit: audited.then_some(audit),
@@ -214,6 +226,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// and serves until SIGINT or SIGTERM, letting in-flight requests finish.
 pub async fn serve(state: AppState, listen: &str, max_body_bytes: usize) -> anyhow::Result<()> {
     let state = web::Data::new(state);
+    let sweeper = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(sweeper.sweep_interval);
+        loop {
+            tick.tick().await;
+            let st = sweeper.clone();
+            match web::block(move || st.provisioning.sweep()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(removed = n, "swept expired registrations"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
+                Err(_) => break,
+            }
+        }
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -51,9 +51,27 @@ pub enum Command {
     /// Manage authenticators.
     #[command(subcommand)]
     Authenticator(authenticator::AuthenticatorCommand),
+    /// Play a mobile app against a server (the reference client).
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Read the audit trail of provisioning calls.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Complete a DSAPP-SRP online activation: key exchange, activation data, OTP.
+    Activate {
+        /// The server's SOAP endpoint, e.g. http://127.0.0.1:8888/
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        registration_id: crate::types::RegistrationId,
+        /// The activation password (9 characters); read from stdin with --password-stdin.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,8 +118,10 @@ impl PasswordArgs {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PROVD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()
@@ -131,6 +151,23 @@ pub fn run(cli: Cli) -> Result<()> {
     init_logging(&config.log_format);
     let out = Output { json: cli.json };
     match cli.command {
+        Command::Client(ClientCommand::Activate {
+            url,
+            registration_id,
+            password,
+        }) => {
+            let Some(pw) = password.read()? else {
+                bail!("give the activation password with --password-stdin (or --password)");
+            };
+            let done = crate::client::Client::new(&url).activate(&registration_id, pw.trim())?;
+            out.one(&serde_json::json!({
+                "serial_no": done.serial_no,
+                "user_id": done.user_id,
+                "domain": done.domain,
+                "status": "activated",
+            }));
+            Ok(())
+        }
         Command::Serve { .. } => {
             let store = open_store(&config)?;
             tracing::info!(database = %redact_url(&config.database_url), backend = ?store.backend(), "store ready");

@@ -10,8 +10,11 @@ use std::sync::OnceLock;
 use thiserror::Error;
 
 use crate::crypto::{hash_password, verify_password};
-use crate::store::{Begun, NewRegistration, RegistrationKind, Store, StoreError, User};
-use crate::types::{Domain, UserId};
+use crate::store::{
+    Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus, Store, StoreError,
+    User,
+};
+use crate::types::{Domain, HexValue, RegistrationId, UserId};
 
 /// Limits the protocol enforces; the defaults are those of protocols.md.
 #[derive(Debug, Clone)]
@@ -20,6 +23,10 @@ pub struct Policy {
     pub lock_after_failures: i32,
     /// How long a registration stays usable, in seconds.
     pub registration_lifetime_secs: i64,
+    /// How long the server's state of one key exchange lives, in seconds.
+    pub ephemeral_lifetime_secs: i64,
+    /// Failed proofs (client evidence or OTP) that revoke a registration.
+    pub max_activation_failures: i32,
 }
 
 impl Default for Policy {
@@ -27,6 +34,8 @@ impl Default for Policy {
         Policy {
             lock_after_failures: 5,
             registration_lifetime_secs: 72 * 3600,
+            ephemeral_lifetime_secs: 5 * 60,
+            max_activation_failures: 3,
         }
     }
 }
@@ -36,6 +45,9 @@ impl Default for Policy {
 pub enum Call {
     ServerTime,
     SrpRegister(srp::RegisterInput),
+    SrpEphemeralKey(srp::EphemeralKeyInput),
+    SrpActivationData(srp::ActivationDataInput),
+    SrpActivate(srp::ActivateInput),
     /// A command provd knows by name but does not serve yet.
     NotImplemented(&'static str),
 }
@@ -48,6 +60,16 @@ impl Call {
             _ => None,
         }
     }
+
+    /// The registration a call is about, for the audit trail.
+    pub fn audit_registration(&self) -> Option<&RegistrationId> {
+        match self {
+            Call::SrpEphemeralKey(c) => Some(&c.registration_id),
+            Call::SrpActivationData(c) => Some(&c.registration_id),
+            Call::SrpActivate(c) => Some(&c.registration_id),
+            _ => None,
+        }
+    }
 }
 
 /// What a successful call produced.
@@ -55,6 +77,9 @@ impl Call {
 pub enum Reply {
     ServerTime(i64),
     SrpRegistered(srp::Registered),
+    SrpEphemeralKey(srp::EphemeralKey),
+    SrpActivationData(srp::ActivationData),
+    SrpActivated(srp::Activated),
 }
 
 /// Why a call failed. Mapped once, in the wire layer, to OneSpan's return and status codes.
@@ -72,13 +97,40 @@ pub enum ProvisionError {
     NotImplemented(&'static str),
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    #[error("unknown registration {0}")]
+    UnknownRegistration(RegistrationId),
+    #[error("registration {0} has expired")]
+    RegistrationExpired(RegistrationId),
+    #[error("the key exchange of registration {0} has expired or was never started; generate a new ephemeral key")]
+    NoKeyExchange(RegistrationId),
+    #[error("registration {id} is {state} and cannot be used for this step")]
+    RegistrationSpent {
+        id: RegistrationId,
+        state: &'static str,
+    },
+    #[error("{what} does not verify ({failures} of {max} failures)")]
+    ProofFailed {
+        what: &'static str,
+        failures: i32,
+        max: i32,
+    },
+    #[error("{what} does not verify; registration {id} is revoked after {max} failures")]
+    RevokedNow {
+        what: &'static str,
+        id: RegistrationId,
+        max: i32,
+    },
     #[error("internal error: {0}")]
     Store(#[from] StoreError),
 }
 
+/// A source of Unix seconds; tests substitute their own.
+pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+
 pub struct Provisioning {
     store: Store,
     policy: Policy,
+    clock: Clock,
 }
 
 /// A hash to verify against when the user does not exist, so that an unknown user costs the
@@ -90,7 +142,19 @@ fn dummy_hash() -> &'static str {
 
 impl Provisioning {
     pub fn new(store: Store, policy: Policy) -> Self {
-        Provisioning { store, policy }
+        Self::with_clock(store, policy, std::sync::Arc::new(crate::store::now))
+    }
+
+    pub fn with_clock(store: Store, policy: Policy, clock: Clock) -> Self {
+        Provisioning {
+            store,
+            policy,
+            clock,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
     }
 
     pub fn store(&self) -> &Store {
@@ -99,8 +163,15 @@ impl Provisioning {
 
     pub fn handle(&self, call: Call) -> Result<Reply, ProvisionError> {
         match call {
-            Call::ServerTime => Ok(Reply::ServerTime(crate::store::now())),
+            Call::ServerTime => Ok(Reply::ServerTime(self.now())),
             Call::SrpRegister(input) => self.srp_register(input).map(Reply::SrpRegistered),
+            Call::SrpEphemeralKey(input) => {
+                self.srp_ephemeral_key(input).map(Reply::SrpEphemeralKey)
+            }
+            Call::SrpActivationData(input) => self
+                .srp_activation_data(input)
+                .map(Reply::SrpActivationData),
+            Call::SrpActivate(input) => self.srp_activate(input).map(Reply::SrpActivated),
             Call::NotImplemented(name) => Err(ProvisionError::NotImplemented(name)),
         }
     }
@@ -194,5 +265,331 @@ impl Provisioning {
         Err(ProvisionError::Store(StoreError::Conflict(
             "could not draw a free registration id".into(),
         )))
+    }
+}
+
+impl Provisioning {
+    /// A registration that exists and has not expired.
+    fn live_registration(&self, id: &RegistrationId) -> Result<Registration, ProvisionError> {
+        let reg = self.store.get_registration(id).map_err(|e| match e {
+            StoreError::NotFound(_) => ProvisionError::UnknownRegistration(id.clone()),
+            other => other.into(),
+        })?;
+        if reg.expires_at <= self.now() {
+            return Err(ProvisionError::RegistrationExpired(id.clone()));
+        }
+        Ok(reg)
+    }
+
+    fn require_status(reg: &Registration, want: RegistrationStatus) -> Result<(), ProvisionError> {
+        if reg.status == want {
+            return Ok(());
+        }
+        Err(ProvisionError::RegistrationSpent {
+            id: reg.registration_id.clone(),
+            state: reg.status.as_str(),
+        })
+    }
+
+    /// Counts a failed proof and answers accordingly.
+    fn proof_failed(&self, id: &RegistrationId, what: &'static str) -> ProvisionError {
+        let max = self.policy.max_activation_failures;
+        match self.store.record_registration_failure(id, max) {
+            Ok(c) if c.revoked => ProvisionError::RevokedNow {
+                what,
+                id: id.clone(),
+                max,
+            },
+            Ok(c) => ProvisionError::ProofFailed {
+                what,
+                failures: c.failures,
+                max,
+            },
+            Err(e) => e.into(),
+        }
+    }
+
+    /// `dsappSRPGenerateEphemeralKey`: draws b, computes B, and derives the session (K, M1,
+    /// M2) now, so that only those, sealed, are kept for the next step, on whichever
+    /// instance it lands.
+    pub fn srp_ephemeral_key(
+        &self,
+        input: srp::EphemeralKeyInput,
+    ) -> Result<srp::EphemeralKey, ProvisionError> {
+        let id = input.registration_id;
+        let reg = self.live_registration(&id)?;
+        Self::require_status(&reg, RegistrationStatus::Pending)?;
+        let srp = srp::srp();
+        let invalid = |e: srp::math::SrpError| ProvisionError::Invalid {
+            field: "clientEphemeralPublicKey",
+            reason: e.to_string(),
+        };
+        let a_pub = srp
+            .group
+            .parse(input.client_public.as_bytes())
+            .map_err(invalid)?;
+        srp.check_public(&a_pub).map_err(invalid)?;
+        let v = srp
+            .group
+            .parse(&reg.srp_verifier)
+            .map_err(|e| ProvisionError::Store(StoreError::Corrupt(format!("verifier: {e}"))))?;
+        let b_bytes = crate::crypto::random_bytes(32);
+        let b = zeroize::Zeroizing::new(srp.group.parse(&b_bytes).map_err(invalid)?);
+        let b_pub = srp.server_public(&v, &b);
+        let u = srp.u(&a_pub, &b_pub).map_err(invalid)?;
+        let premaster = srp.server_premaster(&a_pub, &v, &u, &b).map_err(invalid)?;
+        let session = srp.session(
+            &premaster,
+            id.as_str().as_bytes(),
+            &reg.srp_salt,
+            &a_pub,
+            &b_pub,
+        );
+        let mut state = zeroize::Zeroizing::new(Vec::with_capacity(srp::SESSION_BYTES));
+        state.extend_from_slice(&session.key);
+        state.extend_from_slice(&session.m1);
+        state.extend_from_slice(&session.m2);
+        let now = self.now();
+        if !self
+            .store
+            .set_session(&id, &state, now, now + self.policy.ephemeral_lifetime_secs)?
+        {
+            // Spent or expired between the read and the write.
+            return Err(ProvisionError::RegistrationSpent {
+                id,
+                state: "no longer pending",
+            });
+        }
+        Ok(srp::EphemeralKey {
+            registration_id: id,
+            server_public: HexValue::from_bytes(srp.group.pad(&b_pub)),
+            salt: HexValue::from_bytes(reg.srp_salt),
+        })
+    }
+
+    /// `dsappSRPGenerateActivationData`: checks M1 in constant time; only then returns M2 and
+    /// the authenticator's activation data, encrypted and MACed under the session keys.
+    pub fn srp_activation_data(
+        &self,
+        input: srp::ActivationDataInput,
+    ) -> Result<srp::ActivationData, ProvisionError> {
+        let id = input.registration_id;
+        let reg = self.live_registration(&id)?;
+        Self::require_status(&reg, RegistrationStatus::Pending)?;
+        let fresh = reg.ephemeral_expires_at.is_some_and(|t| t > self.now());
+        let state = match self.store.open_session(&reg)? {
+            Some(s) if fresh && s.len() == srp::SESSION_BYTES => s,
+            _ => return Err(ProvisionError::NoKeyExchange(id)),
+        };
+        let (key, rest) = state.split_at(32);
+        let (m1, m2) = rest.split_at(32);
+        if !crate::crypto::ct_eq(m1, input.client_evidence.as_bytes()) {
+            return Err(self.proof_failed(&id, "the client evidence message"));
+        }
+        let auth_key = self.store.authenticator_key(&reg.serial_no)?;
+        let plaintext = srp::activation_plaintext(&reg.serial_no, &auth_key);
+        let keys = srp::record::RecordKeys::derive(&reg.srp_salt, key);
+        let iv: [u8; 16] = crate::crypto::random_bytes(16)
+            .as_slice()
+            .try_into()
+            .expect("16 bytes");
+        let activation = keys.seal(id.as_str().as_bytes(), iv, &plaintext);
+        if !self.store.mark_delivered(&id)? {
+            return Err(ProvisionError::RegistrationSpent {
+                id,
+                state: "no longer pending",
+            });
+        }
+        Ok(srp::ActivationData {
+            registration_id: id,
+            server_evidence: HexValue::from_bytes(m2.to_vec()),
+            activation,
+        })
+    }
+
+    /// `dsappSRPActivate`: the OTP of the authenticator just delivered ends the registration
+    /// and makes the authenticator active.
+    pub fn srp_activate(
+        &self,
+        input: srp::ActivateInput,
+    ) -> Result<srp::Activated, ProvisionError> {
+        let id = input.registration_id;
+        let reg = self.live_registration(&id)?;
+        Self::require_status(&reg, RegistrationStatus::Delivered)?;
+        let otp = match &input.proof {
+            srp::ActivationProof::Otp(otp) => otp,
+            srp::ActivationProof::DerivationCode(_) => {
+                return Err(ProvisionError::NotImplemented(
+                    "activation with a derivation code (send credential/response, an OTP)",
+                ))
+            }
+        };
+        let key = self.store.authenticator_key(&reg.serial_no)?;
+        if otp::verify_totp(&key, otp, self.now()).is_none() {
+            return Err(self.proof_failed(&id, "the one-time password"));
+        }
+        if !self.store.activate_registration(&id, &reg.serial_no)? {
+            return Err(ProvisionError::RegistrationSpent {
+                id,
+                state: "already activated",
+            });
+        }
+        let user = self.store.user_by_pk(reg.user_pk)?;
+        Ok(srp::Activated {
+            registration_id: id,
+            user_id: user.user_id,
+            domain: user.domain,
+            serial_no: reg.serial_no,
+        })
+    }
+
+    /// Drops expired registrations and key exchanges; returns how many registrations went.
+    pub fn sweep(&self) -> Result<usize, StoreError> {
+        self.store.sweep_expired(self.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{hash_password, random_bytes, MasterKey};
+    use crate::store::NewAuthenticator;
+    use crate::types::{HexValue, SerialNumber};
+
+    struct Fixture {
+        prov: Provisioning,
+        clock: Arc<AtomicI64>,
+        _dir: TempDir,
+    }
+
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn fixture(name: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("provd-proto-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(
+            &dir.join("p.db").display().to_string(),
+            MasterKey::generate(),
+            2,
+        )
+        .unwrap();
+        store
+            .create_user(&crate::store::NewUser {
+                user_id: UserId::parse("u").unwrap(),
+                domain: Domain::master(),
+                organizational_unit: None,
+                email: None,
+                password_hash: Some(hash_password("pw").unwrap()),
+            })
+            .unwrap();
+        store
+            .insert_authenticators(
+                &[NewAuthenticator {
+                    serial_no: SerialNumber::parse("VDS0000001").unwrap(),
+                    auth_type: "t".into(),
+                    applications: "a".into(),
+                    key: random_bytes(32),
+                    license_limit: 1,
+                }],
+                &mut |_| {},
+            )
+            .unwrap();
+        let clock = Arc::new(AtomicI64::new(crate::store::now()));
+        let c = clock.clone();
+        let prov = Provisioning::with_clock(
+            store,
+            Policy::default(),
+            Arc::new(move || c.load(Ordering::SeqCst)),
+        );
+        Fixture {
+            prov,
+            clock,
+            _dir: TempDir(dir),
+        }
+    }
+
+    fn register(f: &Fixture) -> srp::Registered {
+        f.prov
+            .srp_register(srp::RegisterInput {
+                component_type: None,
+                user_id: UserId::parse("u").unwrap(),
+                domain: None,
+                static_password: zeroize::Zeroizing::new("pw".into()),
+                serial_no: None,
+            })
+            .unwrap()
+    }
+
+    fn client_public() -> HexValue {
+        let s = srp::srp();
+        let a = s.group.parse(&random_bytes(32)).unwrap();
+        HexValue::from_bytes(s.group.pad(&s.client_public(&a)))
+    }
+
+    #[test]
+    fn an_expired_key_exchange_must_be_started_again() {
+        let f = fixture("eph");
+        let r = register(&f);
+        f.prov
+            .srp_ephemeral_key(srp::EphemeralKeyInput {
+                registration_id: r.registration_id.clone(),
+                client_public: client_public(),
+            })
+            .unwrap();
+        f.clock.fetch_add(
+            Policy::default().ephemeral_lifetime_secs + 1,
+            Ordering::SeqCst,
+        );
+        let e = f
+            .prov
+            .srp_activation_data(srp::ActivationDataInput {
+                registration_id: r.registration_id.clone(),
+                client_evidence: HexValue::from_bytes(vec![0; 32]),
+            })
+            .unwrap_err();
+        assert!(matches!(e, ProvisionError::NoKeyExchange(_)), "{e}");
+        // Not counted as a failure: the registration is intact.
+        let reg = f.prov.store().get_registration(&r.registration_id).unwrap();
+        assert_eq!(reg.failures, 0);
+        assert_eq!(reg.status, RegistrationStatus::Pending);
+    }
+
+    #[test]
+    fn an_expired_registration_is_refused_and_swept() {
+        let f = fixture("reg");
+        let r = register(&f);
+        f.clock.fetch_add(
+            Policy::default().registration_lifetime_secs + 1,
+            Ordering::SeqCst,
+        );
+        let e = f
+            .prov
+            .srp_ephemeral_key(srp::EphemeralKeyInput {
+                registration_id: r.registration_id.clone(),
+                client_public: client_public(),
+            })
+            .unwrap_err();
+        assert!(matches!(e, ProvisionError::RegistrationExpired(_)), "{e}");
+        assert_eq!(f.prov.sweep().unwrap(), 1);
+        assert!(matches!(
+            f.prov.store().get_registration(&r.registration_id),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn a_live_registration_survives_the_sweep() {
+        let f = fixture("live");
+        let r = register(&f);
+        assert_eq!(f.prov.sweep().unwrap(), 0);
+        assert!(f.prov.store().get_registration(&r.registration_id).is_ok());
     }
 }

@@ -106,8 +106,10 @@ pub(crate) struct Manager {
     url: String,
 }
 
-const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+/// Per connection; the busy timeout comes first so that nothing after it fails on a lock.
+/// WAL mode is persistent in the database file and set once, in `Store::open`.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 impl ManageConnection for Manager {
     type Connection = DbConnection;
@@ -171,6 +173,9 @@ impl Store {
             backend,
             sqlite_writes: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         };
+        if backend == Backend::Sqlite {
+            store.conn()?.batch_execute("PRAGMA journal_mode = WAL")?;
+        }
         store.migrate()?;
         Ok(store)
     }

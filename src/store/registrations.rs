@@ -33,6 +33,8 @@ impl RegistrationKind {
 pub enum RegistrationStatus {
     /// Created by the register command, waiting for the client's first step.
     Pending,
+    /// The client proved the key; the activation data was delivered; waiting for the OTP.
+    Delivered,
     /// Spent by a successful activation.
     Activated,
     /// Revoked after too many failures.
@@ -43,6 +45,7 @@ impl RegistrationStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::Delivered => "delivered",
             Self::Activated => "activated",
             Self::Revoked => "revoked",
         }
@@ -50,6 +53,7 @@ impl RegistrationStatus {
     fn parse(raw: &str) -> Result<Self, StoreError> {
         match raw {
             "pending" => Ok(Self::Pending),
+            "delivered" => Ok(Self::Delivered),
             "activated" => Ok(Self::Activated),
             "revoked" => Ok(Self::Revoked),
             other => Err(StoreError::Corrupt(format!(
@@ -72,6 +76,9 @@ pub struct Registration {
     pub srp_salt: Vec<u8>,
     #[serde(skip)]
     pub srp_verifier: Vec<u8>,
+    #[serde(skip)]
+    pub sealed_ephemeral: Option<Vec<u8>>,
+    pub ephemeral_expires_at: Option<i64>,
     pub failures: i32,
     pub created_at: i64,
     pub expires_at: i64,
@@ -96,6 +103,8 @@ type Row = (
     String,
     Vec<u8>,
     Vec<u8>,
+    Option<Vec<u8>>,
+    Option<i64>,
     i32,
     i64,
     i64,
@@ -111,9 +120,11 @@ fn to_registration(r: Row) -> Result<Registration, StoreError> {
         status: RegistrationStatus::parse(&r.4)?,
         srp_salt: r.5,
         srp_verifier: r.6,
-        failures: r.7,
-        created_at: r.8,
-        expires_at: r.9,
+        sealed_ephemeral: r.7,
+        ephemeral_expires_at: r.8,
+        failures: r.9,
+        created_at: r.10,
+        expires_at: r.11,
     })
 }
 
@@ -174,6 +185,8 @@ impl Store {
                 registrations::status,
                 registrations::srp_salt,
                 registrations::srp_verifier,
+                registrations::sealed_ephemeral,
+                registrations::ephemeral_expires_at,
                 registrations::failures,
                 registrations::created_at,
                 registrations::expires_at,
@@ -183,5 +196,153 @@ impl Store {
             .map(to_registration)
             .transpose()?
             .ok_or_else(|| StoreError::NotFound(format!("no registration {id}")))
+    }
+}
+
+/// What a failed proof did to a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    pub failures: i32,
+    pub revoked: bool,
+}
+
+fn ephemeral_context(id: &RegistrationId) -> String {
+    format!("srp-session:{id}")
+}
+
+impl Store {
+    /// Stores (replacing any earlier one) the sealed session state of a key exchange on a
+    /// pending, unexpired registration. Returns false when the registration is not pending.
+    pub fn set_session(
+        &self,
+        id: &RegistrationId,
+        secret: &[u8],
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let sealed = self.key().seal(&ephemeral_context(id), secret);
+        let mut conn = self.conn()?;
+        let n = diesel::update(
+            registrations::table
+                .find(id.as_str())
+                .filter(registrations::status.eq(RegistrationStatus::Pending.as_str()))
+                .filter(registrations::expires_at.gt(now)),
+        )
+        .set((
+            registrations::sealed_ephemeral.eq(Some(sealed)),
+            registrations::ephemeral_expires_at.eq(Some(expires_at)),
+        ))
+        .execute(&mut conn)?;
+        Ok(n == 1)
+    }
+
+    /// The unsealed session state of a registration's key exchange.
+    pub fn open_session(
+        &self,
+        reg: &Registration,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+        match &reg.sealed_ephemeral {
+            None => Ok(None),
+            Some(sealed) => Ok(Some(
+                self.key()
+                    .open(&ephemeral_context(&reg.registration_id), sealed)?,
+            )),
+        }
+    }
+
+    /// Counts a failed proof (wrong evidence or OTP) and drops the key exchange; at
+    /// `max_failures` the registration is revoked. One transaction.
+    pub fn record_registration_failure(
+        &self,
+        id: &RegistrationId,
+        max_failures: i32,
+    ) -> Result<FailureCount, StoreError> {
+        self.write_tx(|c| {
+            diesel::update(registrations::table.find(id.as_str()))
+                .set((
+                    registrations::failures.eq(registrations::failures + 1),
+                    registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
+                    registrations::ephemeral_expires_at.eq(None::<i64>),
+                ))
+                .execute(c)?;
+            let failures: i32 = registrations::table
+                .find(id.as_str())
+                .select(registrations::failures)
+                .first(c)?;
+            let revoked = failures >= max_failures;
+            if revoked {
+                diesel::update(registrations::table.find(id.as_str()))
+                    .set(registrations::status.eq(RegistrationStatus::Revoked.as_str()))
+                    .execute(c)?;
+            }
+            Ok(FailureCount { failures, revoked })
+        })
+    }
+
+    /// Moves a pending registration whose client proved the key to `delivered`, dropping the
+    /// key exchange. False when another request got there first.
+    pub fn mark_delivered(&self, id: &RegistrationId) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n = diesel::update(
+            registrations::table
+                .find(id.as_str())
+                .filter(registrations::status.eq(RegistrationStatus::Pending.as_str())),
+        )
+        .set((
+            registrations::status.eq(RegistrationStatus::Delivered.as_str()),
+            registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
+            registrations::ephemeral_expires_at.eq(None::<i64>),
+        ))
+        .execute(&mut conn)?;
+        Ok(n == 1)
+    }
+
+    /// Spends a delivered registration and activates its authenticator, in one transaction.
+    /// Of two concurrent activations exactly one sees `true`.
+    pub fn activate_registration(
+        &self,
+        id: &RegistrationId,
+        serial: &SerialNumber,
+    ) -> Result<bool, StoreError> {
+        use super::schema::authenticators as a;
+        self.write_tx(|c| {
+            let n = diesel::update(
+                registrations::table
+                    .find(id.as_str())
+                    .filter(registrations::status.eq(RegistrationStatus::Delivered.as_str())),
+            )
+            .set(registrations::status.eq(RegistrationStatus::Activated.as_str()))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            diesel::update(a::table.find(serial.as_str()))
+                .set((
+                    a::status.eq(super::AuthenticatorStatus::Active.as_str()),
+                    a::activated_at.eq(Some(now())),
+                ))
+                .execute(c)?;
+            Ok(true)
+        })
+    }
+
+    /// Removes expired, unspent registrations and expired key exchanges. Returns how many
+    /// registrations were removed.
+    pub fn sweep_expired(&self, at: i64) -> Result<usize, StoreError> {
+        self.write_tx(|c| {
+            diesel::update(registrations::table.filter(registrations::ephemeral_expires_at.lt(at)))
+                .set((
+                    registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
+                    registrations::ephemeral_expires_at.eq(None::<i64>),
+                ))
+                .execute(c)?;
+            let n = diesel::delete(
+                registrations::table
+                    .filter(registrations::expires_at.lt(at))
+                    .filter(registrations::status.ne(RegistrationStatus::Activated.as_str())),
+            )
+            .execute(c)?;
+            Ok(n)
+        })
     }
 }

@@ -116,7 +116,7 @@ impl Store {
             .transpose()
     }
 
-    pub(crate) fn user_by_pk(&self, pk: i64) -> Result<User, StoreError> {
+    pub fn user_by_pk(&self, pk: i64) -> Result<User, StoreError> {
         let mut conn = self.conn()?;
         users::table
             .find(pk)

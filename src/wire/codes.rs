@@ -40,6 +40,8 @@ pub enum StatusCode {
     NotFound,
     NoFreeAuthenticator,
     NotSupported,
+    Expired,
+    RegistrationSpent,
     InternalError,
 }
 
@@ -52,6 +54,8 @@ impl StatusCode {
         StatusCode::NotFound,
         StatusCode::NoFreeAuthenticator,
         StatusCode::NotSupported,
+        StatusCode::Expired,
+        StatusCode::RegistrationSpent,
         StatusCode::InternalError,
     ];
 
@@ -64,6 +68,8 @@ impl StatusCode {
             StatusCode::NotFound => "STAT_NOT_FOUND",
             StatusCode::NoFreeAuthenticator => "STAT_NO_FREE_AUTHENTICATOR",
             StatusCode::NotSupported => "STAT_NOT_SUPPORTED",
+            StatusCode::Expired => "STAT_EXPIRED",
+            StatusCode::RegistrationSpent => "STAT_REGISTRATION_SPENT",
             StatusCode::InternalError => "STAT_INTERNAL_ERROR",
         }
     }
@@ -77,6 +83,8 @@ impl StatusCode {
             StatusCode::NotFound => 1901,
             StatusCode::NoFreeAuthenticator => 1902,
             StatusCode::NotSupported => 1903,
+            StatusCode::Expired => 1904,
+            StatusCode::RegistrationSpent => 1905,
             StatusCode::InternalError => 1999,
         }
     }
@@ -121,6 +129,14 @@ impl From<&ProvisionError> for Failure {
             ProvisionError::NoFreeAuthenticator => StatusCode::NoFreeAuthenticator,
             ProvisionError::NotImplemented(_) => StatusCode::NotSupported,
             ProvisionError::Invalid { .. } => StatusCode::InvalidData,
+            ProvisionError::UnknownRegistration(_) => StatusCode::NotFound,
+            ProvisionError::RegistrationExpired(_) | ProvisionError::NoKeyExchange(_) => {
+                StatusCode::Expired
+            }
+            ProvisionError::RegistrationSpent { .. } | ProvisionError::RevokedNow { .. } => {
+                StatusCode::RegistrationSpent
+            }
+            ProvisionError::ProofFailed { .. } => StatusCode::InvalidCredentials,
             ProvisionError::Store(StoreError::NotFound(_)) => StatusCode::NotFound,
             ProvisionError::Store(_) => StatusCode::InternalError,
         };

@@ -7,7 +7,7 @@ use super::commands::Command;
 use super::xml::{self, Element, Limits};
 use super::{RequestError, WireError, PROV_NS, SOAP_ENV_NS};
 use crate::protocol::{srp, Call};
-use crate::types::{Domain, SerialNumber, UserId};
+use crate::types::{Domain, HexValue, RegistrationId, SerialNumber, UserId};
 
 /// The operations the endpoint serves: the body element of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,13 +99,9 @@ pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Parsed, WireError> 
     let call = match operation {
         Operation::ProvisioningExecute => decode_execute(op_el, &mut command),
         Operation::DsappSrpRegister => decode_srp_register(op_el),
-        Operation::DsappSrpGenerateEphemeralKey => {
-            Ok(Call::NotImplemented("dsappSRPGenerateEphemeralKey"))
-        }
-        Operation::DsappSrpGenerateActivationData => {
-            Ok(Call::NotImplemented("dsappSRPGenerateActivationData"))
-        }
-        Operation::DsappSrpActivate => Ok(Call::NotImplemented("dsappSRPActivate")),
+        Operation::DsappSrpGenerateEphemeralKey => decode_srp_ephemeral_key(op_el),
+        Operation::DsappSrpGenerateActivationData => decode_srp_activation_data(op_el),
+        Operation::DsappSrpActivate => decode_srp_activate(op_el),
     };
     Ok(Parsed {
         operation,
@@ -232,6 +228,95 @@ fn decode_srp_register(op: &Element) -> Result<Call, RequestError> {
         domain,
         static_password: Zeroizing::new(password.to_owned()),
         serial_no,
+    }))
+}
+
+fn registration_id(op: &Element) -> Result<RegistrationId, RequestError> {
+    let raw = text(op, "registrationID").ok_or(RequestError::MissingElement("registrationID"))?;
+    parse_with("registrationID", raw, RegistrationId::parse)
+}
+
+/// A required hex element of at most `max_bytes` bytes (exactly, when `exact`).
+fn hex_element(
+    op: &Element,
+    path: &'static str,
+    max_bytes: usize,
+    exact: bool,
+) -> Result<HexValue, RequestError> {
+    let raw = text(op, path).ok_or(RequestError::MissingElement(path))?;
+    if raw.len() > 2 * max_bytes + 2 {
+        return Err(RequestError::BadElement {
+            path,
+            reason: format!("must be at most {} hex characters", 2 * max_bytes),
+        });
+    }
+    let value = parse_with(path, raw, HexValue::parse)?;
+    let n = value.as_bytes().len();
+    if n == 0 || (exact && n != max_bytes) {
+        return Err(RequestError::BadElement {
+            path,
+            reason: format!(
+                "must be {} hex characters, got {}",
+                2 * max_bytes,
+                raw.len()
+            ),
+        });
+    }
+    Ok(value)
+}
+
+fn decode_srp_ephemeral_key(op: &Element) -> Result<Call, RequestError> {
+    Ok(Call::SrpEphemeralKey(srp::EphemeralKeyInput {
+        registration_id: registration_id(op)?,
+        client_public: hex_element(op, "clientEphemeralPublicKey", 256, false)?,
+    }))
+}
+
+fn decode_srp_activation_data(op: &Element) -> Result<Call, RequestError> {
+    Ok(Call::SrpActivationData(srp::ActivationDataInput {
+        registration_id: registration_id(op)?,
+        client_evidence: hex_element(op, "clientEvidenceMessage", 32, true)?,
+    }))
+}
+
+fn decode_srp_activate(op: &Element) -> Result<Call, RequestError> {
+    let registration_id = registration_id(op)?;
+    let credential = op
+        .child("credential")
+        .ok_or(RequestError::MissingElement("credential"))?;
+    let proof = match (
+        text(credential, "response"),
+        text(credential, "derivationCode"),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(RequestError::BadElement {
+                path: "credential",
+                reason: "give either response or derivationCode, not both".into(),
+            })
+        }
+        (Some(otp), None) => {
+            if otp.len() > 16 {
+                return Err(RequestError::BadElement {
+                    path: "credential/response",
+                    reason: "must be at most 16 characters".into(),
+                });
+            }
+            srp::ActivationProof::Otp(Zeroizing::new(otp.to_owned()))
+        }
+        (None, Some(code)) => {
+            if code.len() > 27 {
+                return Err(RequestError::BadElement {
+                    path: "credential/derivationCode",
+                    reason: "must be at most 27 characters".into(),
+                });
+            }
+            srp::ActivationProof::DerivationCode(Zeroizing::new(code.to_owned()))
+        }
+        (None, None) => return Err(RequestError::MissingElement("credential/response")),
+    };
+    Ok(Call::SrpActivate(srp::ActivateInput {
+        registration_id,
+        proof,
     }))
 }
 

@@ -140,6 +140,34 @@ pub fn success(op: Operation, reply: &Reply) -> String {
             );
             distinct(op, Ok(&inner))
         }
+        Reply::SrpEphemeralKey(k) => distinct(
+            op,
+            Ok(&format!(
+                "<serverEphemeralPublicKey>{}</serverEphemeralPublicKey><salt>{}</salt>",
+                k.server_public, k.salt
+            )),
+        ),
+        Reply::SrpActivationData(d) => distinct(
+            op,
+            Ok(&format!(
+                "<standard><activationCode><encryptedData>{}</encryptedData>\
+                 <encryptedCounter>{}</encryptedCounter><mac>{}</mac></activationCode></standard>\
+                 <serverEvidenceMessage>{}</serverEvidenceMessage>",
+                hex::encode_upper(&d.activation.ciphertext),
+                hex::encode_upper(d.activation.iv),
+                hex::encode_upper(d.activation.mac),
+                d.server_evidence
+            )),
+        ),
+        Reply::SrpActivated(a) => distinct(
+            op,
+            Ok(&format!(
+                "<user><userID>{}</userID><domain>{}</domain></user><serialNumber>{}</serialNumber>",
+                escape(a.user_id.as_str()),
+                escape(a.domain.as_str()),
+                escape(a.serial_no.as_str())
+            )),
+        ),
     }
 }
 

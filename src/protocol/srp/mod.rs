@@ -137,3 +137,89 @@ mod tests {
         assert_ne!(a, new_registration_id());
     }
 }
+
+/// `dsappSRPGenerateEphemeralKey` in: the client's public value A.
+#[derive(Debug)]
+pub struct EphemeralKeyInput {
+    pub registration_id: RegistrationId,
+    pub client_public: crate::types::HexValue,
+}
+
+/// `dsappSRPGenerateEphemeralKey` out: B and the salt.
+#[derive(Debug)]
+pub struct EphemeralKey {
+    pub registration_id: RegistrationId,
+    pub server_public: crate::types::HexValue,
+    pub salt: crate::types::HexValue,
+}
+
+/// `dsappSRPGenerateActivationData` in: the client evidence M1.
+#[derive(Debug)]
+pub struct ActivationDataInput {
+    pub registration_id: RegistrationId,
+    pub client_evidence: crate::types::HexValue,
+}
+
+/// `dsappSRPGenerateActivationData` out: M2 and the protected activation data.
+#[derive(Debug)]
+pub struct ActivationData {
+    pub registration_id: RegistrationId,
+    pub server_evidence: crate::types::HexValue,
+    pub activation: record::Sealed,
+}
+
+/// How the new authenticator proves itself in `dsappSRPActivate`.
+#[derive(Debug)]
+pub enum ActivationProof {
+    Otp(Zeroizing<String>),
+    DerivationCode(Zeroizing<String>),
+}
+
+#[derive(Debug)]
+pub struct ActivateInput {
+    pub registration_id: RegistrationId,
+    pub proof: ActivationProof,
+}
+
+#[derive(Debug)]
+pub struct Activated {
+    pub registration_id: RegistrationId,
+    pub user_id: UserId,
+    pub domain: Domain,
+    pub serial_no: SerialNumber,
+}
+
+/// The session state kept (sealed) between the two exchange steps: K, M1 and M2.
+pub(crate) const SESSION_BYTES: usize = 96;
+
+/// The activation data an app receives inside the record: ASCII `key=value` pairs.
+pub fn activation_plaintext(serial: &SerialNumber, key: &[u8]) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(
+        format!(
+            "DSAPP-SRP/v1 activation;serial={serial};key={};otp=TOTP-HMAC-SHA256;digits={};step={}",
+            hex::encode_upper(key),
+            super::otp::DIGITS,
+            super::otp::STEP_SECS
+        )
+        .into_bytes(),
+    )
+}
+
+/// The fields of an activation plaintext, for the reference client.
+pub fn parse_activation_plaintext(text: &[u8]) -> Option<(SerialNumber, Zeroizing<Vec<u8>>)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut parts = text.split(';');
+    if parts.next()? != "DSAPP-SRP/v1 activation" {
+        return None;
+    }
+    let mut serial = None;
+    let mut key = None;
+    for p in parts {
+        match p.split_once('=')? {
+            ("serial", v) => serial = SerialNumber::parse(v).ok(),
+            ("key", v) => key = hex::decode(v).ok().map(Zeroizing::new),
+            _ => {}
+        }
+    }
+    Some((serial?, key?))
+}
