@@ -88,6 +88,22 @@ pub struct Exchange {
     m2: Vec<u8>,
 }
 
+impl Exchange {
+    /// Verifies the record's MAC (constant time), then decrypts and parses the activation
+    /// data.
+    pub fn open(
+        &self,
+        sealed: &record::Sealed,
+    ) -> Result<(SerialNumber, Zeroizing<Vec<u8>>), ClientError> {
+        let keys = record::RecordKeys::derive(&self.salt, &self.session_key);
+        let plain = keys
+            .open(self.registration_id.as_str().as_bytes(), sealed)
+            .map_err(ClientError::BadRecord)?;
+        srp::parse_activation_plaintext(&plain)
+            .ok_or_else(|| ClientError::Malformed("activation data".into()))
+    }
+}
+
 impl Client {
     pub fn new(url: &str) -> Self {
         Client {
@@ -225,12 +241,7 @@ impl Client {
             ciphertext: hex_field(code, &["encryptedData"])?,
             mac,
         };
-        let keys = record::RecordKeys::derive(&ex.salt, &ex.session_key);
-        let plain = keys
-            .open(ex.registration_id.as_str().as_bytes(), &sealed)
-            .map_err(ClientError::BadRecord)?;
-        srp::parse_activation_plaintext(&plain)
-            .ok_or_else(|| ClientError::Malformed("activation data".into()))
+        ex.open(&sealed)
     }
 
     /// Step 3: activates with the OTP of the delivered key.

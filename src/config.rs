@@ -238,3 +238,37 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_is_read_and_flags_override_it() {
+        let dir = std::env::temp_dir().join(format!("provd-cfgfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("provd.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\ndatabase_url = \"from-file.db\"\npool_size = 3\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9999");
+        assert_eq!(c.pool_size, 3);
+        let c = Config::load(
+            Some(&file),
+            &Overrides {
+                listen: None,
+                database_url: Some("flag.db".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "flag.db");
+        assert_eq!(c.listen, "127.0.0.1:9999");
+        std::fs::write(&file, "pool_size = 0\n").unwrap();
+        assert!(Config::load(Some(&file), &Overrides::default()).is_err());
+        assert!(Config::load(Some(&dir.join("missing.toml")), &Overrides::default()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

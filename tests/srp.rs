@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{backends, cli, element, envelope, seeded, srp_register, TestServer};
+use common::{
+    activation_data_request, backends, cli, element, envelope, seeded, srp_register, TestServer,
+};
 use provd::client::{Client, ClientError};
 use provd::types::RegistrationId;
 
@@ -56,10 +58,7 @@ fn full_activation_then_every_replay_fails_cleanly() {
         // Each step again, after success: a clean failure, nothing changes.
         let e = client.key_exchange(&id, &password).err().unwrap();
         assert_eq!(status_of(&e), "STAT_REGISTRATION_SPENT", "{backend:?}");
-        let (_, body) = server.post(&envelope(&format!(
-            "<PROV-TYPES:dsappSRPGenerateActivationData><registrationID>{id}</registrationID><clientEvidenceMessage>{}</clientEvidenceMessage></PROV-TYPES:dsappSRPGenerateActivationData>",
-            "00".repeat(32)
-        )));
+        let (_, body) = server.post(&activation_data_request(id.as_str(), &"00".repeat(32)));
         assert_eq!(
             element(&body, "statusCodeEnum"),
             Some("STAT_REGISTRATION_SPENT")
@@ -184,10 +183,7 @@ fn a_wrong_otp_is_counted_and_the_right_one_then_activates() {
 fn activation_data_before_a_key_exchange_is_refused() {
     let server = TestServer::start(seeded(common::Backend::Sqlite, 1));
     let (id, _) = register(&server, "testuser", "1.Password");
-    let (_, body) = server.post(&envelope(&format!(
-        "<PROV-TYPES:dsappSRPGenerateActivationData><registrationID>{id}</registrationID><clientEvidenceMessage>{}</clientEvidenceMessage></PROV-TYPES:dsappSRPGenerateActivationData>",
-        "AB".repeat(32)
-    )));
+    let (_, body) = server.post(&activation_data_request(id.as_str(), &"AB".repeat(32)));
     assert_eq!(
         element(&body, "statusCodeEnum"),
         Some("STAT_EXPIRED"),
@@ -224,4 +220,48 @@ fn the_cli_client_completes_an_activation() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["status"], "activated");
     assert_eq!(v["user_id"], "testuser");
+}
+
+#[test]
+fn the_client_refuses_tampered_activation_data() {
+    use provd::protocol::srp::record::{RecordError, Sealed};
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        let (id, password) = register(&server, "testuser", "1.Password");
+        let client = Client::new(&server.base);
+        let ex = client.key_exchange(&id, &password).unwrap();
+        let (_, body) = server.post(&activation_data_request(
+            id.as_str(),
+            &hex::encode_upper(&ex.m1),
+        ));
+        let field = |t| hex::decode(element(&body, t).unwrap()).unwrap();
+        let sealed = Sealed {
+            iv: field("encryptedCounter").try_into().unwrap(),
+            ciphertext: field("encryptedData"),
+            mac: field("mac").try_into().unwrap(),
+        };
+        let mut flipped = sealed.clone();
+        flipped.ciphertext[5] ^= 0x40;
+        let e = ex.open(&flipped).err().unwrap();
+        assert!(
+            matches!(e, ClientError::BadRecord(RecordError::BadMac)),
+            "{e}"
+        );
+        let mut bad_iv = sealed.clone();
+        bad_iv.iv[0] ^= 1;
+        assert!(matches!(
+            ex.open(&bad_iv),
+            Err(ClientError::BadRecord(RecordError::BadMac))
+        ));
+        // The untouched record opens, and carries the serial number assigned to the user.
+        let (serial, key) = ex.open(&sealed).unwrap();
+        assert_eq!(key.len(), 32);
+        let shown = cli(
+            &server.db,
+            &["--json", "authenticator", "show", serial.as_str()],
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(v["authenticator"]["user_id"], "testuser", "{backend:?}");
+    }
 }

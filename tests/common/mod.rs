@@ -102,15 +102,21 @@ pub fn cli(db: &TestDb, args: &[&str], stdin: Option<&str>) -> String {
     out
 }
 
-/// Runs the admin CLI; returns (success, stdout, stderr).
-pub fn cli_result(db: &TestDb, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(args)
+/// `provd ARGS` in the database's directory, configured for it.
+fn provd(db: &TestDb, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .current_dir(db.dir())
         .env("PROVD_DATABASE_URL", &db.url)
         .env("PROVD_MASTER_KEY", MASTER_KEY)
-        .env("PROVD_LOG", "warn")
+        .env("PROVD_LOG", "warn");
+    cmd
+}
+
+/// Runs the admin CLI; returns (success, stdout, stderr).
+pub fn cli_result(db: &TestDb, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = provd(db, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -144,12 +150,7 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on an already seeded database.
     pub fn start(db: TestDb) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(db.dir())
-            .env("PROVD_DATABASE_URL", &db.url)
-            .env("PROVD_MASTER_KEY", MASTER_KEY)
-            .env("PROVD_LOG", "warn")
+        let mut child = provd(&db, &["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -251,4 +252,11 @@ pub fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{tag}>"))? + start;
     Some(&xml[start..end])
+}
+
+/// A raw `dsappSRPGenerateActivationData` request.
+pub fn activation_data_request(registration_id: &str, evidence_hex: &str) -> String {
+    envelope(&format!(
+        "<PROV-TYPES:dsappSRPGenerateActivationData><registrationID>{registration_id}</registrationID><clientEvidenceMessage>{evidence_hex}</clientEvidenceMessage></PROV-TYPES:dsappSRPGenerateActivationData>"
+    ))
 }
