@@ -46,6 +46,13 @@ pub struct Config {
     pub audit_server_time: bool,
     /// `text` or `json` log lines on standard error.
     pub log_format: String,
+    /// PEM certificate chain; with `tls_key_file`, the server speaks HTTPS only.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Threads for database and protocol work (each Argon2 check holds 19 MiB while it
+    /// runs); 0 means twice the pool size.
+    pub blocking_threads: usize,
 }
 
 impl Default for Config {
@@ -65,6 +72,9 @@ impl Default for Config {
             sweep_interval_secs: 60,
             audit_server_time: false,
             log_format: "text".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            blocking_threads: 0,
         }
     }
 }
@@ -123,6 +133,9 @@ impl Config {
         let config: Config = fig.extract().context("invalid configuration")?;
         if config.pool_size == 0 {
             bail!("pool_size must be at least 1");
+        }
+        if config.tls_cert_file.is_some() != config.tls_key_file.is_some() {
+            bail!("tls_cert_file and tls_key_file go together: set both or neither");
         }
         if config.max_activation_failures < 1 || config.lock_after_failures < 1 {
             bail!("max_activation_failures and lock_after_failures must be at least 1");
@@ -270,5 +283,34 @@ mod file_tests {
         assert!(Config::load(Some(&file), &Overrides::default()).is_err());
         assert!(Config::load(Some(&dir.join("missing.toml")), &Overrides::default()).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+impl Config {
+    /// The rustls server configuration, when a certificate and key are configured.
+    pub fn tls(&self) -> Result<Option<rustls::ServerConfig>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) else {
+            return Ok(None);
+        };
+        let read =
+            |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("parsing certificates in {}", cert.display()))?;
+        if certs.is_empty() {
+            bail!("{} holds no certificate", cert.display());
+        }
+        let key_der = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+            .with_context(|| format!("parsing the private key in {}", key.display()))?
+            .with_context(|| format!("{} holds no private key", key.display()))?;
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .context("the TLS certificate and key do not fit together")?;
+        Ok(Some(config))
     }
 }

@@ -23,6 +23,7 @@ pub struct AppState {
     pub audit_server_time: bool,
     pub limits: Limits,
     pub sweep_interval: std::time::Duration,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -33,6 +34,7 @@ impl AppState {
             audit_server_time: config.audit_server_time,
             limits: Limits::default(),
             sweep_interval: std::time::Duration::from_secs(config.sweep_interval_secs.max(1)),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 }
@@ -59,6 +61,8 @@ fn fault(client: bool, message: &str) -> HttpResponse {
 /// One provisioning call from start to audit row.
 struct Outcome {
     body: String,
+    command: String,
+    status: String,
     audit: Option<NewAudit>,
 }
 
@@ -125,6 +129,8 @@ fn run_call(
     }
     Outcome {
         body,
+        command: audit.command.clone(),
+        status: audit.status.clone(),
         audit: audited.then_some(audit),
     }
 }
@@ -135,6 +141,11 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = %e, "SOAP fault");
+            state.metrics.fault(match e {
+                crate::wire::WireError::Malformed(_) => "malformed",
+                crate::wire::WireError::NotSoap(_) => "not_soap",
+                crate::wire::WireError::UnknownOperation(_) => "unknown_operation",
+            });
             // Every wire error is the sender's: SOAP-ENV:Client.
             return fault(true, &e.to_string());
         }
@@ -152,13 +163,18 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
         if let Some(entry) = &outcome.audit {
             st.provisioning.store().audit(entry)?;
         }
-        Ok::<_, crate::store::StoreError>(outcome.body)
+        Ok::<_, crate::store::StoreError>(outcome)
     })
     .await;
-    tracing::debug!(
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "request done"
-    );
+    let done = done.map(|r| {
+        r.map(|outcome| {
+            let seconds = started.elapsed().as_secs_f64();
+            state
+                .metrics
+                .call(&outcome.command, &outcome.status, seconds);
+            outcome.body
+        })
+    });
     match done {
         Ok(Ok(body)) => xml(HttpStatus::OK, body),
         Ok(Err(e)) => {
@@ -214,17 +230,39 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
 /// Routes, for `App::configure`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::post().to(soap))
+        .route("/metrics", web::get().to(metrics))
         .route("/", web::get().to(root_get))
         .route("/schemas/{name}", web::get().to(schema))
         .route("/health", web::get().to(health));
 }
 
-/// Binds, announces the bound address on standard output (`provd listening on http://ADDR`),
-/// and serves until SIGINT or SIGTERM, letting in-flight requests finish.
-pub async fn serve(state: AppState, listen: &str, max_body_bytes: usize) -> anyhow::Result<()> {
+/// How to listen.
+pub struct Listener {
+    pub address: String,
+    pub max_body_bytes: usize,
+    pub blocking_threads: usize,
+    pub tls: Option<rustls::ServerConfig>,
+}
+
+/// Binds, announces the bound address on standard output (`provd listening on http://ADDR`,
+/// or `https://`), and serves until SIGINT or SIGTERM, letting in-flight requests finish.
+pub async fn serve(state: AppState, listener: Listener) -> anyhow::Result<()> {
+    let Listener {
+        address: listen,
+        max_body_bytes,
+        blocking_threads,
+        tls,
+    } = listener;
+    let listen = listen.as_str();
     let state = web::Data::new(state);
     let sweeper = state.clone();
     actix_web::rt::spawn(async move {
@@ -247,11 +285,16 @@ pub async fn serve(state: AppState, listen: &str, max_body_bytes: usize) -> anyh
             .configure(routes)
     })
     .shutdown_timeout(30)
-    .bind(listen)
+    .worker_max_blocking_threads(blocking_threads.max(1));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = match tls {
+        Some(config) => server.bind_rustls_0_23(listen, config),
+        None => server.bind(listen),
+    }
     .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addrs: Vec<SocketAddr> = server.addrs();
     for a in &addrs {
-        println!("provd listening on http://{a}");
+        println!("provd listening on {scheme}://{a}");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -230,3 +230,74 @@ fn user_admin_round_trip() {
         assert_eq!(rows[0]["user_id"], "testuser");
     }
 }
+
+#[test]
+fn https_is_served_when_a_certificate_is_configured() {
+    let db = seeded(common::Backend::Sqlite, 0);
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let cert_path = db.dir().join("cert.pem");
+    let key_path = db.dir().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(tls))
+        .build();
+    let server = TestServer::start_with(
+        db,
+        &[
+            ("PROVD_TLS_CERT_FILE", cert_path.to_str().unwrap()),
+            ("PROVD_TLS_KEY_FILE", key_path.to_str().unwrap()),
+        ],
+        agent,
+    );
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let (status, body) = server.post(&common::envelope(
+        "<PROV-TYPES:provisioningExecute><cmd>PROVISIONCMD_SERVER_TIME</cmd><attributeSet/></PROV-TYPES:provisioningExecute>",
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(element(&body, "statusCodeEnum"), Some("STAT_SUCCESS"));
+    // The WSDL advertises the https address.
+    assert!(server
+        .get("?wsdl")
+        .1
+        .contains("location=\"https://127.0.0.1:"));
+    // Plain HTTP to the TLS port is not answered as SOAP.
+    let plain = server.base.replacen("https://", "http://", 1);
+    assert!(ureq::post(&plain).send_string("x").is_err());
+}
+
+#[test]
+fn metrics_count_calls_by_command_and_status() {
+    let server = TestServer::start(seeded(common::Backend::Sqlite, 0));
+    server.post(&srp_register("testuser", "wrong"));
+    server.post(&srp_register("testuser", "wrong"));
+    server.post("<not xml");
+    let (status, text) = server.get("metrics");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(
+            r#"provd_requests_total{command="dsappSRPRegister",status="STAT_INVCREDENTIALS"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"provd_soap_faults_total{kind="malformed"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"provd_request_duration_seconds_count{command="dsappSRPRegister"} 2"#));
+    assert!(!text.contains("wrong"), "no request value in metrics");
+}

@@ -265,3 +265,43 @@ fn the_client_refuses_tampered_activation_data() {
         assert_eq!(v["authenticator"]["user_id"], "testuser", "{backend:?}");
     }
 }
+
+#[test]
+fn two_clients_racing_one_registration_yield_exactly_one_activation() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        let (id, password) = register(&server, "testuser", "1.Password");
+        let barrier = std::sync::Barrier::new(2);
+        let outcomes: Vec<Result<String, String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let (server, barrier, id, password) = (&server, &barrier, &id, &password);
+                    s.spawn(move || {
+                        barrier.wait();
+                        Client::new(&server.base)
+                            .activate(id, password)
+                            .map(|a| a.serial_no.to_string())
+                            .map_err(|e| match e {
+                                ClientError::Failed { status, .. } => status,
+                                other => format!("not a clean failure: {other}"),
+                            })
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let wins: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(wins.len(), 1, "{backend:?}: {outcomes:?}");
+        let loss = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+        assert!(
+            [
+                "STAT_INVCREDENTIALS",
+                "STAT_REGISTRATION_SPENT",
+                "STAT_EXPIRED"
+            ]
+            .contains(&loss.as_str()),
+            "{backend:?}: the loser got {loss}"
+        );
+        assert_eq!(authenticator_status(&server, wins[0]), "active");
+    }
+}

@@ -172,11 +172,19 @@ pub fn run(cli: Cli) -> Result<()> {
             let store = open_store(&config)?;
             tracing::info!(database = %redact_url(&config.database_url), backend = ?store.backend(), "store ready");
             let state = crate::server::AppState::new(store, &config);
-            actix_web::rt::System::new().block_on(crate::server::serve(
-                state,
-                &config.listen,
-                config.max_body_bytes,
-            ))
+            let blocking = match config.blocking_threads {
+                0 => 2 * config.pool_size as usize,
+                n => n,
+            };
+            // actix gives each of its workers its own blocking pool of this many threads.
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let listener = crate::server::Listener {
+                address: config.listen.clone(),
+                max_body_bytes: config.max_body_bytes,
+                blocking_threads: blocking.div_ceil(workers),
+                tls: config.tls()?,
+            };
+            actix_web::rt::System::new().block_on(crate::server::serve(state, listener))
         }
         Command::Migrate => {
             let key = config.master_key()?;

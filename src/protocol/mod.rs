@@ -245,6 +245,7 @@ impl Provisioning {
                 serial_no: input.serial_no.clone(),
                 srp_salt: salt.to_vec(),
                 srp_verifier: verifier,
+                created_at: self.now(),
                 lifetime_secs: self.policy.registration_lifetime_secs,
             };
             match self.store.begin_registration(user.pk, &new) {

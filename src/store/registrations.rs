@@ -92,6 +92,8 @@ pub struct NewRegistration {
     pub serial_no: Option<SerialNumber>,
     pub srp_salt: Vec<u8>,
     pub srp_verifier: Vec<u8>,
+    /// Creation time (the protocol's clock) and lifetime, in seconds.
+    pub created_at: i64,
     pub lifetime_secs: i64,
 }
 
@@ -144,7 +146,7 @@ impl Store {
         user_pk: i64,
         new: &NewRegistration,
     ) -> Result<Begun, StoreError> {
-        let t = now();
+        let t = new.created_at;
         self.write_tx(|c| {
             let serial = match &new.serial_no {
                 Some(s) => s.as_str().to_owned(),
@@ -250,8 +252,10 @@ impl Store {
         }
     }
 
-    /// Counts a failed proof (wrong evidence or OTP) and drops the key exchange; at
-    /// `max_failures` the registration is revoked. One transaction.
+    /// Counts a failed proof (wrong evidence or OTP); at `max_failures` the registration is
+    /// revoked. The key exchange stays: a stranger's wrong guess must not cancel the
+    /// exchange of the rightful client, and every guess costs an attacker a failure anyway.
+    /// One transaction.
     pub fn record_registration_failure(
         &self,
         id: &RegistrationId,
@@ -259,11 +263,7 @@ impl Store {
     ) -> Result<FailureCount, StoreError> {
         self.write_tx(|c| {
             diesel::update(registrations::table.find(id.as_str()))
-                .set((
-                    registrations::failures.eq(registrations::failures + 1),
-                    registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
-                    registrations::ephemeral_expires_at.eq(None::<i64>),
-                ))
+                .set(registrations::failures.eq(registrations::failures + 1))
                 .execute(c)?;
             let failures: i32 = registrations::table
                 .find(id.as_str())
@@ -272,7 +272,11 @@ impl Store {
             let revoked = failures >= max_failures;
             if revoked {
                 diesel::update(registrations::table.find(id.as_str()))
-                    .set(registrations::status.eq(RegistrationStatus::Revoked.as_str()))
+                    .set((
+                        registrations::status.eq(RegistrationStatus::Revoked.as_str()),
+                        registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
+                        registrations::ephemeral_expires_at.eq(None::<i64>),
+                    ))
                     .execute(c)?;
             }
             Ok(FailureCount { failures, revoked })
@@ -326,11 +330,12 @@ impl Store {
         })
     }
 
-    /// Removes expired, unspent registrations and expired key exchanges. Returns how many
+    /// Removes expired, unspent registrations and expired key exchanges (expired means
+    /// `expires_at <= at`, as the protocol checks it). Returns how many
     /// registrations were removed.
     pub fn sweep_expired(&self, at: i64) -> Result<usize, StoreError> {
         self.write_tx(|c| {
-            diesel::update(registrations::table.filter(registrations::ephemeral_expires_at.lt(at)))
+            diesel::update(registrations::table.filter(registrations::ephemeral_expires_at.le(at)))
                 .set((
                     registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
                     registrations::ephemeral_expires_at.eq(None::<i64>),
@@ -338,7 +343,7 @@ impl Store {
                 .execute(c)?;
             let n = diesel::delete(
                 registrations::table
-                    .filter(registrations::expires_at.lt(at))
+                    .filter(registrations::expires_at.le(at))
                     .filter(registrations::status.ne(RegistrationStatus::Activated.as_str())),
             )
             .execute(c)?;

@@ -150,7 +150,13 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on an already seeded database.
     pub fn start(db: TestDb) -> Self {
+        Self::start_with(db, &[], ureq::AgentBuilder::new().build())
+    }
+
+    /// Starts a server with extra environment, talking to it through `agent`.
+    pub fn start_with(db: TestDb, env: &[(&str, &str)], agent: ureq::Agent) -> Self {
         let mut child = provd(&db, &["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -168,7 +174,7 @@ impl TestServer {
             db,
             base: format!("{addr}/"),
             child,
-            agent: ureq::AgentBuilder::new().build(),
+            agent,
         }
     }
 

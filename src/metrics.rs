@@ -1,0 +1,100 @@
+//! Prometheus metrics, served at `GET /metrics`: requests by command and status, latency
+//! histograms by command, SOAP faults by kind. Labels are command and status names only,
+//! never a value from a request.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    faults: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "provd_requests_total",
+                "Provisioning calls by command and status (failures by reason).",
+            ),
+            &["command", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "provd_request_duration_seconds",
+                "Time from the request body to the response, by command.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["command"],
+        )
+        .expect("valid metric");
+        let faults = IntCounterVec::new(
+            Opts::new("provd_soap_faults_total", "SOAP Faults by kind."),
+            &["kind"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(faults.clone()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            faults,
+        }
+    }
+
+    pub fn call(&self, command: &str, status: &str, seconds: f64) {
+        self.requests.with_label_values(&[command, status]).inc();
+        self.latency.with_label_values(&[command]).observe(seconds);
+    }
+
+    pub fn fault(&self, kind: &str) {
+        self.faults.with_label_values(&[kind]).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_renders() {
+        let m = Metrics::new();
+        m.call("dsappSRPRegister", "STAT_INVCREDENTIALS", 0.02);
+        m.call("dsappSRPRegister", "STAT_INVCREDENTIALS", 0.03);
+        m.fault("malformed");
+        let text = m.render();
+        assert!(text.contains(
+            r#"provd_requests_total{command="dsappSRPRegister",status="STAT_INVCREDENTIALS"} 2"#
+        ));
+        assert!(text.contains(r#"provd_soap_faults_total{kind="malformed"} 1"#));
+        assert!(text.contains("provd_request_duration_seconds_bucket"));
+    }
+}
