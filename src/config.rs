@@ -46,6 +46,11 @@ pub struct Config {
     pub audit_server_time: bool,
     /// `text` or `json` log lines on standard error.
     pub log_format: String,
+    /// Provisioning calls (all but `PROVISIONCMD_SERVER_TIME`) allowed per client address and
+    /// minute, per instance; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// Calls a client address may make at once before the per-minute rate applies.
+    pub rate_limit_burst: u32,
     /// PEM certificate chain; with `tls_key_file`, the server speaks HTTPS only.
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key for `tls_cert_file`.
@@ -72,6 +77,8 @@ impl Default for Config {
             sweep_interval_secs: 60,
             audit_server_time: false,
             log_format: "text".into(),
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 100,
             tls_cert_file: None,
             tls_key_file: None,
             blocking_threads: 0,

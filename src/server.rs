@@ -24,6 +24,8 @@ pub struct AppState {
     pub limits: Limits,
     pub sweep_interval: std::time::Duration,
     pub metrics: crate::metrics::Metrics,
+    /// Per client address; `None` when the limit is off.
+    pub limiter: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
 }
 
 impl AppState {
@@ -35,6 +37,10 @@ impl AppState {
             limits: Limits::default(),
             sweep_interval: std::time::Duration::from_secs(config.sweep_interval_secs.max(1)),
             metrics: crate::metrics::Metrics::new(),
+            limiter: std::num::NonZeroU32::new(config.rate_limit_per_minute).map(|rate| {
+                let burst = std::num::NonZeroU32::new(config.rate_limit_burst).unwrap_or(rate);
+                governor::RateLimiter::keyed(governor::Quota::per_minute(rate).allow_burst(burst))
+            }),
         }
     }
 }
@@ -70,7 +76,7 @@ fn run_call(
     state: &AppState,
     operation: Operation,
     command: String,
-    call: Result<Call, crate::wire::RequestError>,
+    call: Result<Call, Failure>,
     client_addr: Option<String>,
 ) -> Outcome {
     let mut audit = NewAudit {
@@ -87,7 +93,7 @@ fn run_call(
         audit.registration_id = c.audit_registration().map(|r| r.to_string());
     }
     let result: Result<Reply, Failure> = match call {
-        Err(e) => Err(Failure::from(&e)),
+        Err(f) => Err(f),
         Ok(c) => state.provisioning.handle(c).map_err(|e| {
             if let ProvisionError::Store(inner) = &e {
                 tracing::error!(error = %inner, "store failure");
@@ -150,16 +156,22 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
             return fault(true, &e.to_string());
         }
     };
-    let client_addr = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = req.peer_addr().map(|a| a.ip());
+    let mut call = parsed.call.map_err(|e| Failure::from(&e));
+    let limited = !matches!(call, Ok(Call::ServerTime))
+        && matches!((&state.limiter, peer), (Some(l), Some(ip)) if l.check_key(&ip).is_err());
+    if limited {
+        call = Err(Failure {
+            status: crate::wire::codes::StatusCode::RateLimited,
+            description: "too many provisioning calls from this address; retry later".into(),
+        });
+    }
+    let client_addr = peer.map(|ip| ip.to_string());
     let st = state.clone();
+    let operation = parsed.operation;
+    let command = parsed.command;
     let done = web::block(move || {
-        let outcome = run_call(
-            &st,
-            parsed.operation,
-            parsed.command,
-            parsed.call,
-            client_addr,
-        );
+        let outcome = run_call(&st, operation, command, call, client_addr);
         if let Some(entry) = &outcome.audit {
             st.provisioning.store().audit(entry)?;
         }
@@ -269,6 +281,9 @@ pub async fn serve(state: AppState, listener: Listener) -> anyhow::Result<()> {
         let mut tick = actix_web::rt::time::interval(sweeper.sweep_interval);
         loop {
             tick.tick().await;
+            if let Some(l) = &sweeper.limiter {
+                l.retain_recent();
+            }
             let st = sweeper.clone();
             match web::block(move || st.provisioning.sweep()).await {
                 Ok(Ok(0)) => {}

@@ -301,3 +301,50 @@ fn metrics_count_calls_by_command_and_status() {
     assert!(text.contains(r#"provd_request_duration_seconds_count{command="dsappSRPRegister"} 2"#));
     assert!(!text.contains("wrong"), "no request value in metrics");
 }
+
+#[test]
+fn calls_over_the_rate_limit_are_refused_per_address_and_audited() {
+    let server = TestServer::start_with(
+        seeded(common::Backend::Sqlite, 1),
+        &[
+            ("PROVD_RATE_LIMIT_PER_MINUTE", "1"),
+            ("PROVD_RATE_LIMIT_BURST", "2"),
+        ],
+        ureq::AgentBuilder::new().build(),
+    );
+    let statuses: Vec<String> = (0..3)
+        .map(|_| {
+            let (_, body) = server.post(&srp_register("testuser", "wrong"));
+            element(&body, "statusCodeEnum").unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "STAT_INVCREDENTIALS",
+            "STAT_INVCREDENTIALS",
+            "STAT_RATE_LIMITED"
+        ]
+    );
+    // The refused call did not reach the password check: only two failures were counted.
+    let user = cli(
+        &server.db,
+        &["--json", "user", "show", "--user", "testuser"],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&user).unwrap();
+    assert_eq!(v["failure_count"], 2);
+    // SERVER_TIME is not limited.
+    let (_, body) = server.post(&envelope(
+        "<PROV-TYPES:provisioningExecute><cmd>PROVISIONCMD_SERVER_TIME</cmd><attributeSet/></PROV-TYPES:provisioningExecute>",
+    ));
+    assert_eq!(element(&body, "statusCodeEnum"), Some("STAT_SUCCESS"));
+    let audit = cli(&server.db, &["--json", "audit", "list"], None);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["status"] == "STAT_RATE_LIMITED")
+            .count(),
+        1
+    );
+}

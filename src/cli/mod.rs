@@ -51,12 +51,24 @@ pub enum Command {
     /// Manage authenticators.
     #[command(subcommand)]
     Authenticator(authenticator::AuthenticatorCommand),
+    /// Inspect registrations.
+    #[command(subcommand)]
+    Registration(RegistrationCommand),
     /// Play a mobile app against a server (the reference client).
     #[command(subcommand)]
     Client(ClientCommand),
     /// Read the audit trail of provisioning calls.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationCommand {
+    /// List registrations, newest first.
+    List {
+        #[arg(long, value_parser = ["pending", "delivered", "activated", "revoked"])]
+        status: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +209,58 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::User(c) => user::run(c, &open_store(&config)?, &out),
         Command::Authenticator(c) => authenticator::run(c, &open_store(&config)?, &out),
+        Command::Registration(RegistrationCommand::List { status }) => {
+            use crate::store::RegistrationStatus as S;
+            let status = status.map(|s| match s.as_str() {
+                "pending" => S::Pending,
+                "delivered" => S::Delivered,
+                "activated" => S::Activated,
+                _ => S::Revoked,
+            });
+            let rows: Vec<serde_json::Value> = open_store(&config)?
+                .list_registrations(status)?
+                .into_iter()
+                .map(|(r, user, domain)| {
+                    serde_json::json!({
+                        "registration_id": r.registration_id,
+                        "user_id": user,
+                        "domain": domain,
+                        "serial_no": r.serial_no,
+                        "status": r.status,
+                        "failures": r.failures,
+                        "created_at": r.created_at,
+                        "expires_at": r.expires_at,
+                    })
+                })
+                .collect();
+            out.list(
+                &rows,
+                &[
+                    "registration",
+                    "user",
+                    "domain",
+                    "serial",
+                    "status",
+                    "failures",
+                    "expires",
+                ],
+                |r| {
+                    [
+                        "registration_id",
+                        "user_id",
+                        "domain",
+                        "serial_no",
+                        "status",
+                        "failures",
+                        "expires_at",
+                    ]
+                    .iter()
+                    .map(|k| output::plain(&r[*k]))
+                    .collect()
+                },
+            );
+            Ok(())
+        }
         Command::Audit(AuditCommand::List { limit }) => {
             let rows = open_store(&config)?.recent_audit(limit.clamp(1, 100_000))?;
             out.list(

@@ -351,3 +351,46 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Registrations with their user, newest first; `status` filters when given.
+    pub fn list_registrations(
+        &self,
+        status: Option<RegistrationStatus>,
+    ) -> Result<Vec<(Registration, String, String)>, StoreError> {
+        use super::schema::users;
+        let mut conn = self.conn()?;
+        let mut q = registrations::table
+            .inner_join(users::table)
+            .select((
+                (
+                    registrations::registration_id,
+                    registrations::user_pk,
+                    registrations::serial_no,
+                    registrations::kind,
+                    registrations::status,
+                    registrations::srp_salt,
+                    registrations::srp_verifier,
+                    registrations::sealed_ephemeral,
+                    registrations::ephemeral_expires_at,
+                    registrations::failures,
+                    registrations::created_at,
+                    registrations::expires_at,
+                ),
+                users::user_id,
+                users::domain,
+            ))
+            .order((
+                registrations::created_at.desc(),
+                registrations::registration_id,
+            ))
+            .into_boxed();
+        if let Some(s) = status {
+            q = q.filter(registrations::status.eq(s.as_str()));
+        }
+        q.load::<(Row, String, String)>(&mut conn)?
+            .into_iter()
+            .map(|(r, u, d)| Ok((to_registration(r)?, u, d)))
+            .collect()
+    }
+}

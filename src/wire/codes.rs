@@ -42,6 +42,7 @@ pub enum StatusCode {
     NotSupported,
     Expired,
     RegistrationSpent,
+    RateLimited,
     InternalError,
 }
 
@@ -56,6 +57,7 @@ impl StatusCode {
         StatusCode::NotSupported,
         StatusCode::Expired,
         StatusCode::RegistrationSpent,
+        StatusCode::RateLimited,
         StatusCode::InternalError,
     ];
 
@@ -70,6 +72,7 @@ impl StatusCode {
             StatusCode::NotSupported => "STAT_NOT_SUPPORTED",
             StatusCode::Expired => "STAT_EXPIRED",
             StatusCode::RegistrationSpent => "STAT_REGISTRATION_SPENT",
+            StatusCode::RateLimited => "STAT_RATE_LIMITED",
             StatusCode::InternalError => "STAT_INTERNAL_ERROR",
         }
     }
@@ -85,6 +88,7 @@ impl StatusCode {
             StatusCode::NotSupported => 1903,
             StatusCode::Expired => 1904,
             StatusCode::RegistrationSpent => 1905,
+            StatusCode::RateLimited => 1906,
             StatusCode::InternalError => 1999,
         }
     }

@@ -81,6 +81,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.url.is_empty() {
+            return;
+        }
         if let Some((admin, name)) = &self.pg {
             let _ = Command::new("psql")
                 .arg(admin)
@@ -198,6 +201,23 @@ impl TestServer {
             Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
             Err(e) => panic!("GET {path}: {e}"),
         }
+    }
+}
+
+impl TestServer {
+    /// Kills the server with SIGKILL, mid-whatever, and hands back its database.
+    pub fn kill(mut self) -> TestDb {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Drop would kill again; take the database out instead.
+        std::mem::replace(
+            &mut self.db,
+            TestDb {
+                url: String::new(),
+                dir: std::env::temp_dir().join("provd-test-none"),
+                pg: None,
+            },
+        )
     }
 }
 
