@@ -4,8 +4,10 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use std::sync::{Condvar, Mutex, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
@@ -103,14 +105,82 @@ pub fn hash_password(password: &str) -> Result<String, CryptoError> {
         .map_err(|e| CryptoError::Hash(e.to_string()))
 }
 
-/// Checks a static password against its stored PHC string. A malformed hash never verifies.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+/// Argon2 working memory (19 MiB per check with the default parameters), reused across
+/// checks and bounded: at most one buffer per core exists, and a check waits for a free one.
+/// Without this, every blocking thread that ever ran a check keeps its own copy in the
+/// allocator, and a busy server's memory grows to gigabytes.
+struct ArgonMemory {
+    free: Mutex<(Vec<Vec<Block>>, usize)>,
+    returned: Condvar,
+    capacity: usize,
+}
+
+fn argon_memory() -> &'static ArgonMemory {
+    static POOL: OnceLock<ArgonMemory> = OnceLock::new();
+    POOL.get_or_init(|| ArgonMemory {
+        free: Mutex::new((Vec::new(), 0)),
+        returned: Condvar::new(),
+        capacity: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    })
+}
+
+impl ArgonMemory {
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        let mut guard = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(mut buf) = guard.0.pop() {
+                buf.resize(blocks, Block::default());
+                return buf;
+            }
+            if guard.1 < self.capacity {
+                guard.1 += 1;
+                return vec![Block::default(); blocks];
+            }
+            guard = self.returned.wait(guard).unwrap_or_else(|p| p.into_inner());
+        }
     }
+
+    fn give(&self, mut buf: Vec<Block>) {
+        buf.zeroize();
+        let mut guard = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        guard.0.push(buf);
+        self.returned.notify_one();
+    }
+}
+
+/// Checks a static password against its stored PHC string, in constant time. A malformed
+/// hash never verifies.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        Algorithm::try_from(hash.algorithm),
+        Params::try_from(&hash),
+        hash.salt,
+        hash.hash,
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    let pool = argon_memory();
+    let mut memory = pool.take(blocks);
+    let computed = argon
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory)
+        .is_ok();
+    pool.give(memory);
+    computed && ct_eq(&out, expected.as_bytes())
 }
 
 /// Constant-time equality of two byte strings (length is not secret).
@@ -161,6 +231,34 @@ mod tests {
         assert!(verify_password("1.Password", &phc));
         assert!(!verify_password("1.password", &phc));
         assert!(!verify_password("1.Password", "not a hash"));
+    }
+
+    #[test]
+    fn verification_matches_the_reference_verifier() {
+        use argon2::password_hash::PasswordVerifier;
+        let phc = hash_password("s3cret").unwrap();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        for candidate in ["s3cret", "s3cret ", "", "S3cret"] {
+            assert_eq!(
+                verify_password(candidate, &phc),
+                Argon2::default()
+                    .verify_password(candidate.as_bytes(), &parsed)
+                    .is_ok(),
+                "{candidate:?}"
+            );
+        }
+        // Concurrent checks share the bounded memory and all answer right.
+        std::thread::scope(|s| {
+            for i in 0..6 {
+                let phc = &phc;
+                s.spawn(move || {
+                    assert_eq!(
+                        verify_password(if i % 2 == 0 { "s3cret" } else { "x" }, phc),
+                        i % 2 == 0
+                    )
+                });
+            }
+        });
     }
 
     #[test]

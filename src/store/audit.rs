@@ -40,23 +40,24 @@ pub struct AuditRecord {
 
 impl Store {
     pub fn audit(&self, e: &NewAudit) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        diesel::insert_into(audit_log::table)
-            .values((
-                audit_log::at.eq(now()),
-                audit_log::client_addr.eq(e.client_addr.as_deref()),
-                audit_log::command.eq(&e.command),
-                audit_log::user_id.eq(e.user_id.as_deref()),
-                audit_log::domain.eq(e.domain.as_deref()),
-                audit_log::serial_no.eq(e.serial_no.as_deref()),
-                audit_log::registration_id.eq(e.registration_id.as_deref()),
-                audit_log::status.eq(&e.status),
-                audit_log::return_code.eq(e.return_code),
-                audit_log::status_code.eq(e.status_code),
-                audit_log::detail.eq(e.detail.as_deref()),
-            ))
-            .execute(&mut conn)?;
-        Ok(())
+        self.write_tx(|c| {
+            diesel::insert_into(audit_log::table)
+                .values((
+                    audit_log::at.eq(now()),
+                    audit_log::client_addr.eq(e.client_addr.as_deref()),
+                    audit_log::command.eq(&e.command),
+                    audit_log::user_id.eq(e.user_id.as_deref()),
+                    audit_log::domain.eq(e.domain.as_deref()),
+                    audit_log::serial_no.eq(e.serial_no.as_deref()),
+                    audit_log::registration_id.eq(e.registration_id.as_deref()),
+                    audit_log::status.eq(&e.status),
+                    audit_log::return_code.eq(e.return_code),
+                    audit_log::status_code.eq(e.status_code),
+                    audit_log::detail.eq(e.detail.as_deref()),
+                ))
+                .execute(c)?;
+            Ok(())
+        })
     }
 
     /// The newest `limit` audit rows, newest first.

@@ -192,7 +192,10 @@ impl Store {
         Ok(self.pool.get()?)
     }
 
-    /// Runs `f` in one write transaction: all of it commits or none of it does.
+    /// Runs `f` in one write transaction: all of it commits or none of it does. Every write
+    /// of the store goes through here. On SQLite the transaction is `BEGIN IMMEDIATE`: it
+    /// takes the write lock up front (waiting up to the busy timeout) instead of upgrading a
+    /// read snapshot later, which fails at once when another connection wrote in between.
     pub(crate) fn write_tx<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError>,
@@ -202,7 +205,28 @@ impl Store {
             .as_ref()
             .map(|m| m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         let mut conn = self.conn()?;
-        (*conn).transaction(f)
+        if self.backend == Backend::Postgres {
+            return (*conn).transaction(f);
+        }
+        conn.batch_execute("BEGIN IMMEDIATE")?;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)));
+        match outcome {
+            Ok(Ok(value)) => match conn.batch_execute("COMMIT") {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(e.into())
+                }
+            },
+            Ok(Err(e)) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e)
+            }
+            Err(panic) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 
     /// Applies pending migrations; on PostgreSQL under an advisory lock, so that instances

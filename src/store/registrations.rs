@@ -223,18 +223,19 @@ impl Store {
         expires_at: i64,
     ) -> Result<bool, StoreError> {
         let sealed = self.key().seal(&ephemeral_context(id), secret);
-        let mut conn = self.conn()?;
-        let n = diesel::update(
-            registrations::table
-                .find(id.as_str())
-                .filter(registrations::status.eq(RegistrationStatus::Pending.as_str()))
-                .filter(registrations::expires_at.gt(now)),
-        )
-        .set((
-            registrations::sealed_ephemeral.eq(Some(sealed)),
-            registrations::ephemeral_expires_at.eq(Some(expires_at)),
-        ))
-        .execute(&mut conn)?;
+        let n = self.write_tx(|c| {
+            Ok(diesel::update(
+                registrations::table
+                    .find(id.as_str())
+                    .filter(registrations::status.eq(RegistrationStatus::Pending.as_str()))
+                    .filter(registrations::expires_at.gt(now)),
+            )
+            .set((
+                registrations::sealed_ephemeral.eq(Some(sealed)),
+                registrations::ephemeral_expires_at.eq(Some(expires_at)),
+            ))
+            .execute(c)?)
+        })?;
         Ok(n == 1)
     }
 
@@ -286,18 +287,19 @@ impl Store {
     /// Moves a pending registration whose client proved the key to `delivered`, dropping the
     /// key exchange. False when another request got there first.
     pub fn mark_delivered(&self, id: &RegistrationId) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        let n = diesel::update(
-            registrations::table
-                .find(id.as_str())
-                .filter(registrations::status.eq(RegistrationStatus::Pending.as_str())),
-        )
-        .set((
-            registrations::status.eq(RegistrationStatus::Delivered.as_str()),
-            registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
-            registrations::ephemeral_expires_at.eq(None::<i64>),
-        ))
-        .execute(&mut conn)?;
+        let n = self.write_tx(|c| {
+            Ok(diesel::update(
+                registrations::table
+                    .find(id.as_str())
+                    .filter(registrations::status.eq(RegistrationStatus::Pending.as_str())),
+            )
+            .set((
+                registrations::status.eq(RegistrationStatus::Delivered.as_str()),
+                registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
+                registrations::ephemeral_expires_at.eq(None::<i64>),
+            ))
+            .execute(c)?)
+        })?;
         Ok(n == 1)
     }
 

@@ -77,29 +77,30 @@ pub struct NewUser {
 
 impl Store {
     pub fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
-        let mut conn = self.conn()?;
         let t = now();
-        diesel::insert_into(users::table)
-            .values((
-                users::user_id.eq(new.user_id.as_str()),
-                users::domain.eq(new.domain.as_str()),
-                users::organizational_unit.eq(new.organizational_unit.as_ref().map(|o| o.as_str())),
-                users::email.eq(new.email.as_deref()),
-                users::password_hash.eq(new.password_hash.as_deref()),
-                users::locked.eq(false),
-                users::failure_count.eq(0),
-                users::created_at.eq(t),
-                users::updated_at.eq(t),
-            ))
-            .execute(&mut conn)
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(_) => StoreError::Conflict(format!(
-                    "user {} already exists in domain {}",
-                    new.user_id, new.domain
-                )),
-                other => other,
-            })?;
-        drop(conn);
+        self.write_tx(|c| {
+            diesel::insert_into(users::table)
+                .values((
+                    users::user_id.eq(new.user_id.as_str()),
+                    users::domain.eq(new.domain.as_str()),
+                    users::organizational_unit
+                        .eq(new.organizational_unit.as_ref().map(|o| o.as_str())),
+                    users::email.eq(new.email.as_deref()),
+                    users::password_hash.eq(new.password_hash.as_deref()),
+                    users::locked.eq(false),
+                    users::failure_count.eq(0),
+                    users::created_at.eq(t),
+                    users::updated_at.eq(t),
+                ))
+                .execute(c)
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!(
+                        "user {} already exists in domain {}",
+                        new.user_id, new.domain
+                    )),
+                    other => other,
+                })
+        })?;
         self.find_user(&new.user_id, &new.domain)?
             .ok_or_else(|| StoreError::NotFound("user vanished after insert".into()))
     }
@@ -140,14 +141,12 @@ impl Store {
 
     fn update_user<F>(&self, user_id: &UserId, domain: &Domain, f: F) -> Result<User, StoreError>
     where
-        F: FnOnce(&mut super::Conn, i64) -> QueryResult<usize>,
+        F: FnOnce(&mut super::DbConnection, i64) -> QueryResult<usize>,
     {
         let user = self
             .find_user(user_id, domain)?
             .ok_or_else(|| StoreError::NotFound(format!("no user {user_id} in domain {domain}")))?;
-        let mut conn = self.conn()?;
-        f(&mut conn, user.pk)?;
-        drop(conn);
+        self.write_tx(|c| Ok(f(c, user.pk)?))?;
         self.user_by_pk(user.pk)
     }
 
@@ -229,10 +228,11 @@ impl Store {
     }
 
     pub fn clear_password_failures(&self, pk: i64) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        diesel::update(users::table.find(pk).filter(users::failure_count.ne(0)))
-            .set(users::failure_count.eq(0))
-            .execute(&mut conn)?;
-        Ok(())
+        self.write_tx(|c| {
+            diesel::update(users::table.find(pk).filter(users::failure_count.ne(0)))
+                .set(users::failure_count.eq(0))
+                .execute(c)?;
+            Ok(())
+        })
     }
 }

@@ -15,12 +15,34 @@ pub struct Group {
     pub n: U2048,
     pub g: U2048,
     pub width: usize,
+    params: DynResidueParams<{ U2048::LIMBS }>,
+}
+
+/// Exponents are at most this many bits: the ephemerals a and b are 32 random bytes, and x
+/// and u are hash outputs (SHA-256 at most). The bound is public, so bounding the
+/// exponentiation to it keeps it constant time while skipping 1792 bits of leading zeros.
+pub const EXPONENT_BITS: usize = 256;
+
+impl Group {
+    fn new(n: U2048, width: usize) -> Self {
+        Group {
+            n,
+            g: U2048::from_u8(2),
+            width,
+            params: DynResidueParams::new(&n),
+        }
+    }
 }
 
 /// RFC 5054 Appendix A, 2048-bit group, g = 2.
 pub fn group_2048() -> Group {
-    Group {
-        n: U2048::from_be_hex(concat!(
+    static GROUP: std::sync::OnceLock<Group> = std::sync::OnceLock::new();
+    GROUP.get_or_init(build_2048).clone()
+}
+
+fn build_2048() -> Group {
+    Group::new(
+        U2048::from_be_hex(concat!(
             "AC6BDB41324A9A9BF166DE5E1389582FAF72B6651987EE07FC3192943DB56050",
             "A37329CBB4A099ED8193E0757767A13DD52312AB4B03310DCD7F48A9DA04FD50",
             "E8083969EDB767B0CF6095179A163AB3661A05FBD5FAAAE82918A9962F0B93B8",
@@ -31,9 +53,8 @@ pub fn group_2048() -> Group {
             "E9DBFBB694B5C803D89F7AE435DE236D525F54759B65E372FCD68EF20FA7111F",
             "9E4AFF73"
         )),
-        g: U2048::from_u8(2),
-        width: 256,
-    }
+        256,
+    )
 }
 
 /// RFC 5054 Appendix A, 1024-bit group, g = 2 (for the Appendix B test vector).
@@ -47,11 +68,7 @@ pub fn group_1024() -> Group {
     ))
     .expect("a hex constant");
     wide[256 - n.len()..].copy_from_slice(&n);
-    Group {
-        n: U2048::from_be_slice(&wide),
-        g: U2048::from_u8(2),
-        width: 128,
-    }
+    Group::new(U2048::from_be_slice(&wide), 128)
 }
 
 /// Why a peer's value was refused.
@@ -66,12 +83,8 @@ pub enum SrpError {
 }
 
 impl Group {
-    fn params(&self) -> DynResidueParams<{ U2048::LIMBS }> {
-        DynResidueParams::new(&self.n)
-    }
-
     fn residue(&self, x: &U2048) -> DynResidue<{ U2048::LIMBS }> {
-        DynResidue::new(&self.reduce(x), self.params())
+        DynResidue::new(&self.reduce(x), self.params)
     }
 
     fn reduce(&self, x: &U2048) -> U2048 {
@@ -98,8 +111,11 @@ impl Group {
         Ok(U2048::from_be_slice(&wide))
     }
 
+    /// `base^exp mod N` for an exponent of at most [`EXPONENT_BITS`] bits.
     fn pow(&self, base: &U2048, exp: &U2048) -> U2048 {
-        self.residue(base).pow(exp).retrieve()
+        self.residue(base)
+            .pow_bounded_exp(exp, EXPONENT_BITS)
+            .retrieve()
     }
 }
 
@@ -166,7 +182,10 @@ impl<D: Digest> Srp<D> {
     /// `B = (k*v + g^b) mod N`.
     pub fn server_public(&self, v: &U2048, b: &U2048) -> U2048 {
         let kv = self.group.residue(&self.k()) * self.group.residue(v);
-        let gb = self.group.residue(&self.group.g).pow(b);
+        let gb = self
+            .group
+            .residue(&self.group.g)
+            .pow_bounded_exp(b, EXPONENT_BITS);
         (kv + gb).retrieve()
     }
 
@@ -196,8 +215,11 @@ impl<D: Digest> Srp<D> {
         b: &U2048,
     ) -> Result<Zeroizing<U2048>, SrpError> {
         self.check_public(a_pub)?;
-        let base = self.group.residue(a_pub) * self.group.residue(v).pow(u);
-        Ok(Zeroizing::new(base.pow(b).retrieve()))
+        let vu = self.group.residue(v).pow_bounded_exp(u, EXPONENT_BITS);
+        let base = self.group.residue(a_pub) * vu;
+        Ok(Zeroizing::new(
+            base.pow_bounded_exp(b, EXPONENT_BITS).retrieve(),
+        ))
     }
 
     /// Client: `S = (B - k*g^x)^(a + u*x) mod N`.
@@ -209,11 +231,16 @@ impl<D: Digest> Srp<D> {
         u: &U2048,
     ) -> Result<Zeroizing<U2048>, SrpError> {
         self.check_public(b_pub)?;
-        let kgx = self.group.residue(&self.k()) * self.group.residue(&self.group.g).pow(x);
-        let base = self.group.residue(b_pub) - kgx;
-        // a, u and x are at most 256 bits each, so a + u*x fits in 2048 bits.
+        let gx = self
+            .group
+            .residue(&self.group.g)
+            .pow_bounded_exp(x, EXPONENT_BITS);
+        let base = self.group.residue(b_pub) - self.group.residue(&self.k()) * gx;
+        // a, u and x are at most 256 bits each, so a + u*x has at most 513 bits.
         let exp = Zeroizing::new(a.wrapping_add(&u.wrapping_mul(x)));
-        Ok(Zeroizing::new(base.pow(&exp).retrieve()))
+        Ok(Zeroizing::new(
+            base.pow_bounded_exp(&exp, 2 * EXPONENT_BITS + 1).retrieve(),
+        ))
     }
 
     /// `K = H(PAD(S))`, `M1 = H((H(PAD(N)) xor H(PAD(g))) | H(I) | s | PAD(A) | PAD(B) | K)`,
