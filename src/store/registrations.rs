@@ -97,36 +97,38 @@ pub struct NewRegistration {
     pub lifetime_secs: i64,
 }
 
-type Row = (
-    String,
-    i64,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    Option<Vec<u8>>,
-    Option<i64>,
-    i32,
-    i64,
-    i64,
-);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = registrations)]
+struct Row {
+    registration_id: String,
+    user_pk: i64,
+    serial_no: String,
+    kind: String,
+    status: String,
+    srp_salt: Vec<u8>,
+    srp_verifier: Vec<u8>,
+    sealed_ephemeral: Option<Vec<u8>>,
+    ephemeral_expires_at: Option<i64>,
+    failures: i32,
+    created_at: i64,
+    expires_at: i64,
+}
 
 fn to_registration(r: Row) -> Result<Registration, StoreError> {
     let corrupt = |e: crate::types::ParseError| StoreError::Corrupt(format!("registration: {e}"));
     Ok(Registration {
-        registration_id: RegistrationId::parse(&r.0).map_err(corrupt)?,
-        user_pk: r.1,
-        serial_no: SerialNumber::parse(&r.2).map_err(corrupt)?,
-        kind: RegistrationKind::parse(&r.3)?,
-        status: RegistrationStatus::parse(&r.4)?,
-        srp_salt: r.5,
-        srp_verifier: r.6,
-        sealed_ephemeral: r.7,
-        ephemeral_expires_at: r.8,
-        failures: r.9,
-        created_at: r.10,
-        expires_at: r.11,
+        registration_id: RegistrationId::parse(&r.registration_id).map_err(corrupt)?,
+        user_pk: r.user_pk,
+        serial_no: SerialNumber::parse(&r.serial_no).map_err(corrupt)?,
+        kind: RegistrationKind::parse(&r.kind)?,
+        status: RegistrationStatus::parse(&r.status)?,
+        srp_salt: r.srp_salt,
+        srp_verifier: r.srp_verifier,
+        sealed_ephemeral: r.sealed_ephemeral,
+        ephemeral_expires_at: r.ephemeral_expires_at,
+        failures: r.failures,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
     })
 }
 
@@ -179,21 +181,8 @@ impl Store {
         let mut conn = self.conn()?;
         registrations::table
             .find(id.as_str())
-            .select((
-                registrations::registration_id,
-                registrations::user_pk,
-                registrations::serial_no,
-                registrations::kind,
-                registrations::status,
-                registrations::srp_salt,
-                registrations::srp_verifier,
-                registrations::sealed_ephemeral,
-                registrations::ephemeral_expires_at,
-                registrations::failures,
-                registrations::created_at,
-                registrations::expires_at,
-            ))
-            .first::<Row>(&mut conn)
+            .select(Row::as_select())
+            .first(&mut conn)
             .optional()?
             .map(to_registration)
             .transpose()?
@@ -364,24 +353,7 @@ impl Store {
         let mut conn = self.conn()?;
         let mut q = registrations::table
             .inner_join(users::table)
-            .select((
-                (
-                    registrations::registration_id,
-                    registrations::user_pk,
-                    registrations::serial_no,
-                    registrations::kind,
-                    registrations::status,
-                    registrations::srp_salt,
-                    registrations::srp_verifier,
-                    registrations::sealed_ephemeral,
-                    registrations::ephemeral_expires_at,
-                    registrations::failures,
-                    registrations::created_at,
-                    registrations::expires_at,
-                ),
-                users::user_id,
-                users::domain,
-            ))
+            .select((Row::as_select(), users::user_id, users::domain))
             .order((
                 registrations::created_at.desc(),
                 registrations::registration_id,
