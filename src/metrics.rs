@@ -3,7 +3,7 @@
 //! never a value from a request.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -11,6 +11,16 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     faults: IntCounterVec,
+    in_flight: IntGauge,
+}
+
+/// Counts one provisioning call as in flight until dropped.
+pub struct InFlight<'a>(&'a IntGauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Metrics {
@@ -40,10 +50,16 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let in_flight = IntGauge::new(
+            "provd_requests_in_flight",
+            "Provisioning calls being processed now.",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(faults.clone()),
+            Box::new(in_flight.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -52,7 +68,14 @@ impl Metrics {
             requests,
             latency,
             faults,
+            in_flight,
         }
+    }
+
+    /// Marks a call in flight for as long as the returned guard lives.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
     }
 
     pub fn call(&self, command: &str, status: &str, seconds: f64) {

@@ -156,6 +156,7 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
             return fault(true, &e.to_string());
         }
     };
+    let _in_flight = state.metrics.in_flight();
     let peer = req.peer_addr().map(|a| a.ip());
     let mut call = parsed.call.map_err(|e| Failure::from(&e));
     let limited = !matches!(call, Ok(Call::ServerTime))

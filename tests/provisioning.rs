@@ -348,3 +348,34 @@ fn calls_over_the_rate_limit_are_refused_per_address_and_audited() {
         1
     );
 }
+
+#[test]
+fn sigterm_lets_calls_in_flight_finish_and_exits_cleanly() {
+    let mut server = TestServer::start(seeded(common::Backend::Sqlite, 4));
+    let calls = 4;
+    let in_flight = format!("provd_requests_in_flight {calls}");
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..calls)
+            .map(|_| {
+                let server = &server;
+                s.spawn(move || server.post(&srp_register("testuser", "1.Password")))
+            })
+            .collect();
+        // Wait, by observation rather than by time, until the server holds all of them
+        // (each spends a while in Argon2), then ask it to stop.
+        while !server.get("metrics").1.contains(&in_flight) {
+            std::thread::yield_now();
+        }
+        server.signal("TERM");
+        for h in handles {
+            let (status, body) = h.join().unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(
+                element(&body, "statusCodeEnum"),
+                Some("STAT_SUCCESS"),
+                "{body}"
+            );
+        }
+    });
+    assert_eq!(server.wait_exit(), Some(0));
+}

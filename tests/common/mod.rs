@@ -205,6 +205,21 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// Sends a signal (`TERM`, `INT`, ...) to the server.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Waits for the server to exit; its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+
     /// Kills the server with SIGKILL, mid-whatever, and hands back its database.
     pub fn kill(mut self) -> TestDb {
         let _ = self.child.kill();
