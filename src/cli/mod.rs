@@ -200,7 +200,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Migrate => {
             let key = config.master_key()?;
-            let store = Store::open(&config.database_url, key, 1)?;
+            let store = Store::connect(&config.database_url, key, 1)?;
             let n = store.migrate()?;
             out.message(&format!(
                 "database is up to date ({n} migration(s) applied now)"

@@ -107,7 +107,7 @@ pub(crate) struct Manager {
 }
 
 /// Per connection; the busy timeout comes first so that nothing after it fails on a lock.
-/// WAL mode is persistent in the database file and set once, in `Store::open`.
+/// WAL mode is persistent in the database file and set once, in `Store::connect`.
 const SQLITE_PRAGMAS: &str =
     "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
@@ -161,6 +161,13 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Connects, and applies pending migrations.
     pub fn open(url: &str, key: MasterKey, pool_size: u32) -> Result<Self, StoreError> {
+        let store = Self::connect(url, key, pool_size)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema.
+    pub fn connect(url: &str, key: MasterKey, pool_size: u32) -> Result<Self, StoreError> {
         let (backend, url) = Backend::from_url(url);
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
@@ -176,7 +183,6 @@ impl Store {
         if backend == Backend::Sqlite {
             store.conn()?.batch_execute("PRAGMA journal_mode = WAL")?;
         }
-        store.migrate()?;
         Ok(store)
     }
 
