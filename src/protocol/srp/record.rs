@@ -59,7 +59,8 @@ impl RecordKeys {
         self.mac.as_ref()
     }
 
-    fn tag(&self, identity: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> [u8; 32] {
+    /// `HMAC-SHA256(K_mac, "DSAPP-SRP/v1" | BE16(len(I)) | I | IV | C)`, not yet finalized.
+    fn mac_over(&self, identity: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> Hmac<Sha256> {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.mac.as_ref())
             .expect("HMAC takes any key length");
         m.update(LABEL);
@@ -67,14 +68,18 @@ impl RecordKeys {
         m.update(identity);
         m.update(iv);
         m.update(ciphertext);
-        m.finalize().into_bytes().into()
+        m
     }
 
     /// Encrypts and tags `plaintext` under the given IV (16 random bytes in use).
     pub fn seal(&self, identity: &[u8], iv: [u8; 16], plaintext: &[u8]) -> Sealed {
         let ciphertext = Enc::new(self.enc.as_ref().into(), &iv.into())
             .encrypt_padded_vec_mut::<Pkcs7>(plaintext);
-        let mac = self.tag(identity, &iv, &ciphertext);
+        let mac = self
+            .mac_over(identity, &iv, &ciphertext)
+            .finalize()
+            .into_bytes()
+            .into();
         Sealed {
             iv,
             ciphertext,
@@ -88,14 +93,8 @@ impl RecordKeys {
         identity: &[u8],
         record: &Sealed,
     ) -> Result<Zeroizing<Vec<u8>>, RecordError> {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.mac.as_ref())
-            .expect("HMAC takes any key length");
-        m.update(LABEL);
-        m.update(&(identity.len() as u16).to_be_bytes());
-        m.update(identity);
-        m.update(&record.iv);
-        m.update(&record.ciphertext);
-        m.verify_slice(&record.mac)
+        self.mac_over(identity, &record.iv, &record.ciphertext)
+            .verify_slice(&record.mac)
             .map_err(|_| RecordError::BadMac)?;
         Dec::new(self.enc.as_ref().into(), &record.iv.into())
             .decrypt_padded_vec_mut::<Pkcs7>(&record.ciphertext)
