@@ -181,15 +181,6 @@ impl Store {
         Ok(all.into_iter().collect())
     }
 
-    pub fn serial_exists(&self, serial: &SerialNumber) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        let n: i64 = authenticators::table
-            .filter(authenticators::serial_no.eq(serial.as_str()))
-            .count()
-            .get_result(&mut conn)?;
-        Ok(n > 0)
-    }
-
     pub fn list_authenticators(
         &self,
         status: Option<AuthenticatorStatus>,

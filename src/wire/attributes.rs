@@ -238,13 +238,6 @@ impl AttributeSet {
         }
     }
 
-    pub fn require_str(&self, id: AttributeId) -> Result<&str, RequestError> {
-        match self.str(id) {
-            Some(s) if !s.is_empty() => Ok(s),
-            _ => Err(RequestError::Missing(id)),
-        }
-    }
-
     pub fn unsigned(&self, id: AttributeId) -> Option<u32> {
         match self.get(id) {
             Some(Value::UnsignedInt(n)) => Some(*n),

@@ -63,13 +63,6 @@ impl Element {
     pub fn children_named<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a Element> {
         self.children.iter().filter(move |c| c.name.local == local)
     }
-
-    pub fn attribute(&self, ns: Option<&str>, local: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(n, _)| n.is(ns, local))
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 struct Scope {
