@@ -28,6 +28,9 @@ diesel::table! {
         created_at -> BigInt,
         assigned_at -> Nullable<BigInt>,
         activated_at -> Nullable<BigInt>,
+        reactivation_counter -> Integer,
+        sealed_license_key -> Nullable<Binary>,
+        mdl_challenge -> Nullable<Binary>,
     }
 }
 
@@ -45,6 +48,7 @@ diesel::table! {
         failures -> Integer,
         created_at -> BigInt,
         expires_at -> BigInt,
+        sealed_secret -> Nullable<Binary>,
     }
 }
 
@@ -59,6 +63,10 @@ diesel::table! {
         status -> Text,
         created_at -> BigInt,
         activated_at -> Nullable<BigInt>,
+        registration_id -> Nullable<Text>,
+        sealed_instance_key -> Nullable<Binary>,
+        am2_nonce -> Nullable<Binary>,
+        failures -> Integer,
     }
 }
 
@@ -79,6 +87,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        created_at -> BigInt,
+        command -> Text,
+        recipient -> Text,
+        subject -> Text,
+        sealed_body -> Binary,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(authenticators -> users (user_pk));
 diesel::joinable!(registrations -> users (user_pk));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -86,5 +111,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     authenticators,
     registrations,
     device_instances,
-    audit_log
+    audit_log,
+    outbox
 );
