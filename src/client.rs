@@ -10,7 +10,7 @@ use crate::protocol::otp;
 use crate::protocol::srp::{self, record};
 use crate::types::{HexValue, RegistrationId, SerialNumber};
 use crate::wire::xml::{self, Element, Limits};
-use crate::wire::{PROV_NS, SOAP_ENV_NS};
+use crate::wire::{AttributeId, Command, PROV_NS, SOAP_ENV_NS};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -49,6 +49,57 @@ impl std::fmt::Debug for Activation {
             .field("user_id", &self.user_id)
             .finish_non_exhaustive()
     }
+}
+
+/// The result attributes of a successful `provisioningExecute`, by attribute id.
+#[derive(Default)]
+pub struct Attributes(Vec<(String, String)>);
+
+impl Attributes {
+    pub fn get(&self, id: AttributeId) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == id.name())
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn require(&self, id: AttributeId) -> Result<&str, ClientError> {
+        self.get(id)
+            .ok_or_else(|| ClientError::Malformed(format!("no {id} in the answer")))
+    }
+
+    pub fn hex(&self, id: AttributeId) -> Result<Vec<u8>, ClientError> {
+        HexValue::parse(self.require(id)?)
+            .map(HexValue::into_bytes)
+            .map_err(|e| ClientError::Malformed(format!("{id}: {e}")))
+    }
+}
+
+impl std::fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may be secrets.
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+/// An attribute to send: its id and its lexical value (typed by the catalogue).
+pub type Arg<'a> = (AttributeId, &'a str);
+
+fn execute_envelope(command: &str, args: &[Arg<'_>]) -> String {
+    let mut attrs = String::new();
+    for (id, value) in args {
+        attrs.push_str(&format!(
+            r#"<attributes><value xsi:type="{}">{}</value><attributeID>{}</attributeID></attributes>"#,
+            id.xsd_type().name(),
+            crate::wire::xml::escape(value),
+            id.name()
+        ));
+    }
+    format!(
+        r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV_NS}" xmlns:PROV-TYPES="{PROV_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema"><SOAP-ENV:Body><PROV-TYPES:provisioningExecute><cmd>{command}</cmd><attributeSet><attributes><value xsi:type="xsd:string">provd reference client</value><attributeID>PROVFLD_COMPONENT_TYPE</attributeID></attributes>{attrs}</attributeSet></PROV-TYPES:provisioningExecute></SOAP-ENV:Body></SOAP-ENV:Envelope>"#
+    )
 }
 
 /// Where the client stops, for tests that drive the steps one by one.
@@ -112,9 +163,7 @@ impl Client {
         }
     }
 
-    /// POSTs one distinct command; returns its `result` element on success.
-    fn call(&self, operation: &'static str, inner: &str) -> Result<Element, ClientError> {
-        let body = envelope(operation, inner);
+    fn post(&self, body: &str) -> Result<Element, ClientError> {
         let text = match self
             .agent
             .post(&self.url)
@@ -138,8 +187,44 @@ impl Client {
             }
             Err(e) => return Err(ClientError::Http(e.to_string())),
         };
-        let root = xml::parse(text.as_bytes(), &Limits::default())
-            .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        xml::parse(text.as_bytes(), &Limits::default())
+            .map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    /// POSTs one `provisioningExecute` command; returns its result attributes on success.
+    pub fn execute(&self, command: Command, args: &[Arg<'_>]) -> Result<Attributes, ClientError> {
+        let root = self.post(&execute_envelope(command.name(), args))?;
+        let results = child(&root, &["Body", "provisioningExecuteResponse", "results"])?;
+        let status = child(results, &["resultCodes", "statusCodeEnum"])?
+            .text
+            .clone();
+        if status != "STAT_SUCCESS" {
+            let description = results
+                .child("errorStack")
+                .and_then(|s| s.child("errors"))
+                .and_then(|e| e.child("errorDesc"))
+                .map(|d| d.text.clone())
+                .unwrap_or_default();
+            return Err(ClientError::Failed {
+                operation: command.name(),
+                status,
+                description,
+            });
+        }
+        let mut out = Attributes::default();
+        if let Some(set) = results.child("resultAttribute") {
+            for a in set.children_named("attributes") {
+                let id = child(a, &["attributeID"])?.text.trim().to_owned();
+                let value = a.child("value").map(|v| v.text.clone()).unwrap_or_default();
+                out.0.push((id, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// POSTs one distinct command; returns its `result` element on success.
+    fn call(&self, operation: &'static str, inner: &str) -> Result<Element, ClientError> {
+        let root = self.post(&envelope(operation, inner))?;
         let resp = child(&root, &["Body", &format!("{operation}Response")])?.clone();
         let codes = child(&resp, &["status", "resultCodes"])?;
         let status = child(codes, &["statusCodeEnum"])?.text.clone();
@@ -285,5 +370,100 @@ impl Client {
             user_id,
             domain,
         })
+    }
+}
+
+/// What the standard registration (`PROVISIONCMD_REGISTER`) gave the app.
+pub struct StandardRegistration {
+    pub serial_no: SerialNumber,
+    pub key: Zeroizing<Vec<u8>>,
+    pub offline: bool,
+    pub event_reactivation_counter: String,
+    pub user_id: String,
+    pub domain: String,
+}
+
+impl std::fmt::Debug for StandardRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandardRegistration")
+            .field("serial_no", &self.serial_no)
+            .field("offline", &self.offline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// `PROVISIONCMD_REGISTER`, then opens the activation code with `password` (the custom
+    /// encryption password when `custom` is given, else the static password) and `alea`.
+    pub fn register_standard(
+        &self,
+        user_id: &str,
+        domain: Option<&str>,
+        static_password: &str,
+        custom: Option<&str>,
+        alea: Option<&str>,
+        offline: bool,
+    ) -> Result<StandardRegistration, ClientError> {
+        let mut args: Vec<Arg<'_>> = vec![
+            (AttributeId::UserId, user_id),
+            (AttributeId::StaticPassword, static_password),
+            (AttributeId::ActivationType, if offline { "1" } else { "0" }),
+        ];
+        if let Some(d) = domain {
+            args.push((AttributeId::Domain, d));
+        }
+        if let Some(c) = custom {
+            args.push((AttributeId::CustomEncryptPwd, c));
+        }
+        if let Some(a) = alea {
+            args.push((AttributeId::Alea, a));
+        }
+        let out = self.execute(Command::Register, &args)?;
+        let serial = SerialNumber::parse(out.require(AttributeId::SerialNo)?)
+            .map_err(|e| ClientError::Malformed(format!("PROVFLD_SERIAL_NO: {e}")))?;
+        let blob = out.hex(AttributeId::ActivationCode)?;
+        let plain = crate::protocol::standard::unprotect(
+            custom.unwrap_or(static_password),
+            alea,
+            crate::protocol::standard::REGISTER,
+            &serial,
+            &blob,
+        )
+        .map_err(ClientError::BadRecord)?;
+        let (mode, s, key) = crate::protocol::standard::parse_activation_plaintext(&plain)
+            .ok_or_else(|| ClientError::Malformed("activation code".into()))?;
+        if s != serial {
+            return Err(ClientError::Malformed(format!(
+                "the activation code is for {s}, the answer names {serial}"
+            )));
+        }
+        Ok(StandardRegistration {
+            serial_no: serial,
+            key,
+            offline: mode == crate::protocol::standard::ActivationType::Offline,
+            event_reactivation_counter: out
+                .require(AttributeId::EventReactivationCounter)?
+                .to_owned(),
+            user_id: out.require(AttributeId::UserId)?.to_owned(),
+            domain: out.require(AttributeId::Domain)?.to_owned(),
+        })
+    }
+
+    /// `PROVISIONCMD_ACTIVATE` with the current OTP of `key`.
+    pub fn activate_standard(
+        &self,
+        user_id: &str,
+        domain: Option<&str>,
+        key: &[u8],
+    ) -> Result<Attributes, ClientError> {
+        let code = otp::totp(key, crate::store::now(), otp::DIGITS);
+        let mut args: Vec<Arg<'_>> = vec![
+            (AttributeId::UserId, user_id),
+            (AttributeId::DpResponse, &code),
+        ];
+        if let Some(d) = domain {
+            args.push((AttributeId::Domain, d));
+        }
+        self.execute(Command::Activate, &args)
     }
 }

@@ -159,6 +159,7 @@ impl Config {
             registration_lifetime_secs: self.registration_lifetime_secs,
             ephemeral_lifetime_secs: self.ephemeral_lifetime_secs,
             max_activation_failures: self.max_activation_failures,
+            email_delivery: false,
         }
     }
 

@@ -183,6 +183,21 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     computed && ct_eq(&out, expected.as_bytes())
 }
 
+/// A 32-byte key stretched from a password with Argon2id (the same parameters as static
+/// password hashes), for secrets that travel protected by a password the user knows: an
+/// offline guess costs what a guess at the stored hash costs. Uses the bounded memory pool.
+pub fn derive_key(password: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    let argon = Argon2::default();
+    let blocks = argon.params().block_count();
+    let pool = argon_memory();
+    let mut memory = pool.take(blocks);
+    let mut out = Zeroizing::new([0u8; 32]);
+    let result = argon.hash_password_into_with_memory(password, salt, out.as_mut(), &mut memory);
+    pool.give(memory);
+    result.map_err(|e| CryptoError::Hash(e.to_string()))?;
+    Ok(out)
+}
+
 /// Constant-time equality of two byte strings (length is not secret).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))

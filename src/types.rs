@@ -173,6 +173,39 @@ impl OrgUnit {
     }
 }
 
+/// An e-mail address to deliver to: `local@domain`, at most 254 characters, no spaces or
+/// control characters. The SMTP library checks the rest when the message is built.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub const MAX: usize = 254;
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        bounded(raw, Self::MAX)?;
+        let (local, domain) = raw
+            .rsplit_once('@')
+            .ok_or(ParseError::Format("an e-mail address needs an @"))?;
+        if local.is_empty()
+            || domain.is_empty()
+            || !domain.contains('.') && domain != "localhost"
+            || raw
+                .chars()
+                .any(|c| c.is_whitespace() || "<>,;\"\\".contains(c))
+        {
+            return Err(ParseError::Format("not an e-mail address (local@domain)"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The part after the @, what logs may show.
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+}
+
 /// Binary data that travels as hex: accepts either case, emits uppercase.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HexValue(Vec<u8>);
@@ -236,7 +269,14 @@ macro_rules! string_newtype_impls {
     )*};
 }
 
-string_newtype_impls!(SerialNumber, RegistrationId, UserId, Domain, OrgUnit);
+string_newtype_impls!(
+    SerialNumber,
+    RegistrationId,
+    UserId,
+    Domain,
+    OrgUnit,
+    EmailAddress
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,9 @@
 
 pub mod otp;
 pub mod srp;
+pub mod standard;
+
+pub use srp::ActivationProof;
 
 use std::sync::OnceLock;
 
@@ -14,7 +17,7 @@ use crate::store::{
     Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus, Store, StoreError,
     User,
 };
-use crate::types::{Domain, HexValue, RegistrationId, UserId};
+use crate::types::{Domain, EmailAddress, HexValue, RegistrationId, SerialNumber, UserId};
 
 /// Limits the protocol enforces; the defaults are those of protocols.md.
 #[derive(Debug, Clone)]
@@ -27,6 +30,8 @@ pub struct Policy {
     pub ephemeral_lifetime_secs: i64,
     /// Failed proofs (client evidence or OTP) that revoke a registration.
     pub max_activation_failures: i32,
+    /// Whether an SMTP server is configured, so `PROVFLD_DELIVERY_METHOD` = `E-Mail` works.
+    pub email_delivery: bool,
 }
 
 impl Default for Policy {
@@ -36,6 +41,7 @@ impl Default for Policy {
             registration_lifetime_secs: 72 * 3600,
             ephemeral_lifetime_secs: 5 * 60,
             max_activation_failures: 3,
+            email_delivery: false,
         }
     }
 }
@@ -48,6 +54,8 @@ pub enum Call {
     SrpEphemeralKey(srp::EphemeralKeyInput),
     SrpActivationData(srp::ActivationDataInput),
     SrpActivate(srp::ActivateInput),
+    Register(standard::RegisterInput),
+    Activate(standard::ActivateInput),
     /// A command provd knows by name but does not serve yet.
     NotImplemented(&'static str),
 }
@@ -57,6 +65,8 @@ impl Call {
     pub fn audit_user(&self) -> Option<(&UserId, Option<&Domain>)> {
         match self {
             Call::SrpRegister(r) => Some((&r.user_id, r.domain.as_ref())),
+            Call::Register(r) => Some((&r.credentials.user_id, r.credentials.domain.as_ref())),
+            Call::Activate(r) => Some((&r.user_id, r.domain.as_ref())),
             _ => None,
         }
     }
@@ -80,6 +90,8 @@ pub enum Reply {
     SrpEphemeralKey(srp::EphemeralKey),
     SrpActivationData(srp::ActivationData),
     SrpActivated(srp::Activated),
+    Registered(standard::Registered),
+    Activated(standard::Activated),
 }
 
 /// Why a call failed. Mapped once, in the wire layer, to OneSpan's return and status codes.
@@ -120,6 +132,14 @@ pub enum ProvisionError {
         id: RegistrationId,
         max: i32,
     },
+    #[error("the one-time password does not verify")]
+    OtpRejected,
+    #[error("authenticator {0} is already active")]
+    AlreadyActive(SerialNumber),
+    #[error(
+        "PROVFLD_DELIVERY_METHOD: e-mail delivery is not configured on this server (smtp_url)"
+    )]
+    DeliveryUnavailable,
     #[error("internal error: {0}")]
     Store(#[from] StoreError),
 }
@@ -131,6 +151,8 @@ pub struct Provisioning {
     store: Store,
     policy: Policy,
     clock: Clock,
+    /// Called after a call committed a mail to the outbox, to wake the delivery worker.
+    mail_queued: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// A hash to verify against when the user does not exist, so that an unknown user costs the
@@ -150,7 +172,72 @@ impl Provisioning {
             store,
             policy,
             clock,
+            mail_queued: None,
         }
+    }
+
+    /// Sets what wakes the delivery worker once a mail is committed.
+    pub fn with_mail_notifier(mut self, notify: std::sync::Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.mail_queued = Some(notify);
+        self
+    }
+
+    fn mail_queued(&self) {
+        if let Some(n) = &self.mail_queued {
+            n();
+        }
+    }
+
+    /// Where `PROVFLD_DELIVERY_METHOD` sends: the destination given, else the user's own
+    /// address. `None` when no delivery was asked for.
+    fn mail_recipient(
+        &self,
+        user: &User,
+        delivery: Option<&standard::Delivery>,
+    ) -> Result<Option<EmailAddress>, ProvisionError> {
+        let Some(delivery) = delivery else {
+            return Ok(None);
+        };
+        if !self.policy.email_delivery {
+            return Err(ProvisionError::DeliveryUnavailable);
+        }
+        if let Some(to) = &delivery.destination {
+            return Ok(Some(to.clone()));
+        }
+        let on_file = user.email.as_deref().map(EmailAddress::parse);
+        match on_file {
+            Some(Ok(to)) => Ok(Some(to)),
+            _ => Err(ProvisionError::Invalid {
+                field: "PROVFLD_DESTINATION",
+                reason: format!(
+                    "{} has no usable e-mail address on file; give PROVFLD_DESTINATION",
+                    user.user_id
+                ),
+            }),
+        }
+    }
+
+    /// Checks that a serial number the caller named is assigned to the user.
+    fn check_owned(
+        &self,
+        serial: &SerialNumber,
+        user: &User,
+        field: &'static str,
+    ) -> Result<(), ProvisionError> {
+        let a = self.store.get_authenticator(serial).map_err(|e| match e {
+            StoreError::NotFound(_) => ProvisionError::Invalid {
+                field,
+                reason: format!("no authenticator {serial}"),
+            },
+            other => other.into(),
+        })?;
+        if a.user_id.as_ref() != Some(&user.user_id) || a.domain.as_ref() != Some(&user.domain) {
+            return Err(ProvisionError::Invalid {
+                field,
+                reason: format!("authenticator {serial} is not assigned to this user"),
+            });
+        }
+        Ok(())
     }
 
     fn now(&self) -> i64 {
@@ -172,6 +259,8 @@ impl Provisioning {
                 .srp_activation_data(input)
                 .map(Reply::SrpActivationData),
             Call::SrpActivate(input) => self.srp_activate(input).map(Reply::SrpActivated),
+            Call::Register(input) => self.register(input).map(Reply::Registered),
+            Call::Activate(input) => self.activate(input).map(Reply::Activated),
             Call::NotImplemented(name) => Err(ProvisionError::NotImplemented(name)),
         }
     }
@@ -218,20 +307,7 @@ impl Provisioning {
         let domain = input.domain.clone().unwrap_or_else(Domain::master);
         let user = self.authenticate(&input.user_id, &domain, &input.static_password)?;
         if let Some(serial) = &input.serial_no {
-            let a = self.store.get_authenticator(serial).map_err(|e| match e {
-                StoreError::NotFound(_) => ProvisionError::Invalid {
-                    field: "serialNumber",
-                    reason: format!("no authenticator {serial}"),
-                },
-                other => other.into(),
-            })?;
-            if a.user_id.as_ref() != Some(&user.user_id) || a.domain.as_ref() != Some(&user.domain)
-            {
-                return Err(ProvisionError::Invalid {
-                    field: "serialNumber",
-                    reason: format!("authenticator {serial} is not assigned to this user"),
-                });
-            }
+            self.check_owned(serial, &user, "serialNumber")?;
         }
         // A registration id that collides with a live one is drawn again.
         for _ in 0..8 {

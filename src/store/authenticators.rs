@@ -330,3 +330,122 @@ pub(super) fn authenticator_for_user(
         }
     }
 }
+
+/// An authenticator handed out by [`Store::register_authenticator`], key unsealed.
+pub struct Assignment {
+    pub serial_no: SerialNumber,
+    pub key: Zeroizing<Vec<u8>>,
+    pub reactivation_counter: i32,
+}
+
+impl Store {
+    /// One transaction for `PROVISIONCMD_REGISTER`: takes the named authenticator (the
+    /// caller checked it is the user's) or the user's own or a free one, sets the new
+    /// password hash when given, counts a reactivation, activates at once when
+    /// `activate_now`, and hands the authenticator to `produce`, whose mail, if any, commits
+    /// with the rest. `None` (and nothing written) when no authenticator is free.
+    pub fn register_authenticator<T>(
+        &self,
+        user_pk: i64,
+        serial: Option<&SerialNumber>,
+        new_password_hash: Option<&str>,
+        activate_now: bool,
+        produce: impl FnOnce(&Assignment) -> (T, Option<super::OutgoingMail>),
+    ) -> Result<Option<T>, StoreError> {
+        let at = now();
+        self.write_tx(|c| {
+            let serial = match serial {
+                Some(s) => s.as_str().to_owned(),
+                None => match authenticator_for_user(c, user_pk)? {
+                    Some(s) => s,
+                    None => return Ok(None),
+                },
+            };
+            if let Some(hash) = new_password_hash {
+                diesel::update(users::table.find(user_pk))
+                    .set((
+                        users::password_hash.eq(Some(hash)),
+                        users::failure_count.eq(0),
+                        users::updated_at.eq(at),
+                    ))
+                    .execute(c)?;
+            }
+            diesel::update(authenticators::table.find(&serial))
+                .set(
+                    authenticators::reactivation_counter
+                        .eq(authenticators::reactivation_counter + 1),
+                )
+                .execute(c)?;
+            if activate_now {
+                diesel::update(
+                    authenticators::table
+                        .find(&serial)
+                        .filter(authenticators::status.ne(AuthenticatorStatus::Active.as_str())),
+                )
+                .set((
+                    authenticators::status.eq(AuthenticatorStatus::Active.as_str()),
+                    authenticators::activated_at.eq(Some(at)),
+                ))
+                .execute(c)?;
+            }
+            let (sealed, counter): (Vec<u8>, i32) = authenticators::table
+                .find(&serial)
+                .select((
+                    authenticators::sealed_key,
+                    authenticators::reactivation_counter,
+                ))
+                .first(c)?;
+            let serial_no = SerialNumber::parse(&serial)
+                .map_err(|e| StoreError::Corrupt(format!("authenticator: {e}")))?;
+            let key = self.key().open(&sealing_context(&serial_no), &sealed)?;
+            let (out, mail) = produce(&Assignment {
+                serial_no,
+                key,
+                reactivation_counter: counter,
+            });
+            if let Some(mail) = mail {
+                super::outbox::enqueue_mail(c, self.key(), &mail, at)?;
+            }
+            Ok(Some(out))
+        })
+    }
+
+    /// Makes a user's assigned authenticator active (`PROVISIONCMD_ACTIVATE`). False when it
+    /// is not assigned to that user or already active: an activation counts once.
+    pub fn activate_assigned(
+        &self,
+        serial: &SerialNumber,
+        user_pk: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self.write_tx(|c| {
+            Ok(diesel::update(
+                authenticators::table
+                    .find(serial.as_str())
+                    .filter(authenticators::user_pk.eq(user_pk))
+                    .filter(authenticators::status.eq(AuthenticatorStatus::Assigned.as_str())),
+            )
+            .set((
+                authenticators::status.eq(AuthenticatorStatus::Active.as_str()),
+                authenticators::activated_at.eq(Some(now())),
+            ))
+            .execute(c)?)
+        })?;
+        Ok(n == 1)
+    }
+
+    /// The user's authenticators, for commands that act on "the user's authenticator".
+    pub fn serials_of_user(&self, user_pk: i64) -> Result<Vec<SerialNumber>, StoreError> {
+        let mut conn = self.conn()?;
+        authenticators::table
+            .filter(authenticators::user_pk.eq(user_pk))
+            .order(authenticators::serial_no)
+            .select(authenticators::serial_no)
+            .load::<String>(&mut conn)?
+            .into_iter()
+            .map(|s| {
+                SerialNumber::parse(&s)
+                    .map_err(|e| StoreError::Corrupt(format!("authenticator: {e}")))
+            })
+            .collect()
+    }
+}

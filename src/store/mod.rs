@@ -5,6 +5,7 @@
 mod audit;
 mod authenticators;
 mod devices;
+pub(crate) mod outbox;
 mod registrations;
 pub mod schema;
 mod users;
@@ -25,9 +26,11 @@ use crate::crypto::{CryptoError, MasterKey};
 
 pub use audit::{AuditRecord, NewAudit};
 pub use authenticators::{
-    Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS, DEFAULT_TYPE,
+    Assignment, Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS,
+    DEFAULT_TYPE,
 };
 pub use devices::DeviceInstance;
+pub use outbox::OutgoingMail;
 pub use registrations::{
     Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus,
 };

@@ -140,7 +140,11 @@ impl From<&ProvisionError> for Failure {
             ProvisionError::RegistrationSpent { .. } | ProvisionError::RevokedNow { .. } => {
                 StatusCode::RegistrationSpent
             }
-            ProvisionError::ProofFailed { .. } => StatusCode::InvalidCredentials,
+            ProvisionError::ProofFailed { .. } | ProvisionError::OtpRejected => {
+                StatusCode::InvalidCredentials
+            }
+            ProvisionError::AlreadyActive(_) => StatusCode::RegistrationSpent,
+            ProvisionError::DeliveryUnavailable => StatusCode::NotSupported,
             ProvisionError::Store(StoreError::NotFound(_)) => StatusCode::NotFound,
             ProvisionError::Store(_) => StatusCode::InternalError,
         };

@@ -6,8 +6,10 @@ use super::attributes::{AttributeId, AttributeSet};
 use super::commands::Command;
 use super::xml::{self, Element, Limits};
 use super::{RequestError, WireError, PROV_NS, SOAP_ENV_NS};
-use crate::protocol::{srp, Call};
-use crate::types::{Domain, HexValue, RegistrationId, SerialNumber, UserId};
+use crate::protocol::{srp, standard, ActivationProof, Call};
+use crate::types::{Domain, EmailAddress, HexValue, RegistrationId, SerialNumber, UserId};
+
+use AttributeId as A;
 
 /// The operations the endpoint serves: the body element of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +162,182 @@ fn decode_command(command: Command, attrs: &AttributeSet) -> Result<Call, Reques
             accept_only(command, attrs, &[])?;
             Ok(Call::ServerTime)
         }
+        Command::Register => {
+            accept_only(
+                command,
+                attrs,
+                &[
+                    A::UserId,
+                    A::Domain,
+                    A::StaticPassword,
+                    A::NewStaticPassword,
+                    A::ConfirmNewStaticPassword,
+                    A::SerialNo,
+                    A::ActivationType,
+                    A::CustomEncryptPwd,
+                    A::Alea,
+                    A::DeliveryMethod,
+                    A::Destination,
+                ],
+            )?;
+            Ok(Call::Register(standard::RegisterInput {
+                credentials: credentials(attrs)?,
+                new_password: new_password(attrs)?,
+                serial_no: optional(attrs, A::SerialNo, SerialNumber::parse)?,
+                activation_type: standard::ActivationType::from_number(
+                    attrs.unsigned(A::ActivationType).unwrap_or(0),
+                ),
+                protection: protection(attrs),
+                delivery: delivery(attrs)?,
+            }))
+        }
+        Command::Activate => {
+            accept_only(
+                command,
+                attrs,
+                &[
+                    A::UserId,
+                    A::Domain,
+                    A::SerialNo,
+                    A::RequestType,
+                    A::DpResponse,
+                    A::DerivationCode,
+                ],
+            )?;
+            Ok(Call::Activate(standard::ActivateInput {
+                user_id: required(attrs, A::UserId, UserId::parse)?,
+                domain: optional(attrs, A::Domain, Domain::parse)?,
+                serial_no: optional(attrs, A::SerialNo, SerialNumber::parse)?,
+                proof: activation_proof(attrs)?,
+            }))
+        }
         other => Ok(Call::NotImplemented(other.name())),
+    }
+}
+
+/// A string attribute that is present and not empty.
+fn present(attrs: &AttributeSet, id: AttributeId) -> Option<&str> {
+    attrs.str(id).filter(|s| !s.is_empty())
+}
+
+/// A required attribute parsed into its type; the error names the attribute.
+fn required<T, E: std::fmt::Display>(
+    attrs: &AttributeSet,
+    id: AttributeId,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, RequestError> {
+    let raw = present(attrs, id).ok_or(RequestError::Missing(id))?;
+    parse(raw).map_err(|e| RequestError::BadValue {
+        id,
+        reason: e.to_string(),
+    })
+}
+
+fn optional<T, E: std::fmt::Display>(
+    attrs: &AttributeSet,
+    id: AttributeId,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, RequestError> {
+    present(attrs, id)
+        .map(|raw| {
+            parse(raw).map_err(|e| RequestError::BadValue {
+                id,
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+fn secret(attrs: &AttributeSet, id: AttributeId) -> Option<Zeroizing<String>> {
+    present(attrs, id).map(|s| Zeroizing::new(s.to_owned()))
+}
+
+/// `PROVFLD_USERID`, `PROVFLD_DOMAIN` and `PROVFLD_STATIC_PASSWORD` (taken as sent).
+fn credentials(attrs: &AttributeSet) -> Result<standard::Credentials, RequestError> {
+    Ok(standard::Credentials {
+        user_id: required(attrs, A::UserId, UserId::parse)?,
+        domain: optional(attrs, A::Domain, Domain::parse)?,
+        static_password: secret(attrs, A::StaticPassword)
+            .ok_or(RequestError::Missing(A::StaticPassword))?,
+    })
+}
+
+/// A password change: the new password and its confirmation go together and must match.
+fn new_password(attrs: &AttributeSet) -> Result<Option<Zeroizing<String>>, RequestError> {
+    match (
+        secret(attrs, A::NewStaticPassword),
+        secret(attrs, A::ConfirmNewStaticPassword),
+    ) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(RequestError::Missing(A::ConfirmNewStaticPassword)),
+        (None, Some(_)) => Err(RequestError::BadValue {
+            id: A::ConfirmNewStaticPassword,
+            reason: "given without PROVFLD_NEW_STATIC_PASSWORD".into(),
+        }),
+        (Some(new), Some(confirm)) if *new == *confirm => Ok(Some(new)),
+        (Some(_), Some(_)) => Err(RequestError::BadValue {
+            id: A::ConfirmNewStaticPassword,
+            reason: "does not match PROVFLD_NEW_STATIC_PASSWORD".into(),
+        }),
+    }
+}
+
+fn protection(attrs: &AttributeSet) -> standard::Protection {
+    standard::Protection {
+        custom_password: secret(attrs, A::CustomEncryptPwd),
+        alea: secret(attrs, A::Alea),
+    }
+}
+
+/// The one delivery method OneSpan documents.
+const E_MAIL: &str = "E-Mail";
+
+fn delivery(attrs: &AttributeSet) -> Result<Option<standard::Delivery>, RequestError> {
+    let destination = optional(attrs, A::Destination, EmailAddress::parse)?;
+    match present(attrs, A::DeliveryMethod) {
+        None if destination.is_some() => Err(RequestError::BadValue {
+            id: A::Destination,
+            reason: "given without PROVFLD_DELIVERY_METHOD".into(),
+        }),
+        None => Ok(None),
+        Some(m) if m.eq_ignore_ascii_case(E_MAIL) => Ok(Some(standard::Delivery { destination })),
+        Some(_) => Err(RequestError::BadValue {
+            id: A::DeliveryMethod,
+            reason: format!("the only delivery method is {E_MAIL:?}"),
+        }),
+    }
+}
+
+/// `PROVFLD_REQUEST_TYPE` 1 (or absent) activates with `PROVFLD_DP_RESPONSE`, an OTP; 0 with
+/// `PROVFLD_DERIVATION_CODE`.
+fn activation_proof(attrs: &AttributeSet) -> Result<ActivationProof, RequestError> {
+    let otp = secret(attrs, A::DpResponse);
+    let code = secret(attrs, A::DerivationCode);
+    match attrs.unsigned(A::RequestType) {
+        None | Some(1) => {
+            if code.is_some() {
+                return Err(RequestError::BadValue {
+                    id: A::DerivationCode,
+                    reason: "needs PROVFLD_REQUEST_TYPE 0".into(),
+                });
+            }
+            otp.map(ActivationProof::Otp)
+                .ok_or(RequestError::Missing(A::DpResponse))
+        }
+        Some(0) => {
+            if otp.is_some() {
+                return Err(RequestError::BadValue {
+                    id: A::DpResponse,
+                    reason: "needs PROVFLD_REQUEST_TYPE 1 or no PROVFLD_REQUEST_TYPE".into(),
+                });
+            }
+            code.map(ActivationProof::DerivationCode)
+                .ok_or(RequestError::Missing(A::DerivationCode))
+        }
+        Some(n) => Err(RequestError::BadValue {
+            id: A::RequestType,
+            reason: format!("must be 0 (derivation code) or 1 (OTP), got {n}"),
+        }),
     }
 }
 

@@ -8,6 +8,7 @@ use super::request::Operation;
 use super::xml::escape;
 use super::{BASIC_TYPES_NS, PROVISIONING_TYPES_NS, PROV_NS, SOAP_ENV_NS};
 use crate::protocol::Reply;
+use crate::types::{Domain, UserId};
 
 fn envelope(body: &str) -> String {
     format!(
@@ -124,10 +125,42 @@ pub fn distinct(op: Operation, result: Result<&str, &Failure>) -> String {
     envelope(&out)
 }
 
+fn text(s: &str) -> Value {
+    Value::Str(s.to_owned())
+}
+
+/// The resolved user id, domain and organizational unit (empty when the user has none), the
+/// way OneSpan's register and activate commands return them.
+fn who(user_id: &UserId, domain: &Domain, org_unit: Option<&str>) -> ResultAttributes {
+    vec![
+        (AttributeId::UserId, text(user_id.as_str())),
+        (AttributeId::Domain, text(domain.as_str())),
+        (
+            AttributeId::OrganizationalUnit,
+            text(org_unit.unwrap_or("")),
+        ),
+    ]
+}
+
 /// A success response for a reply, in the shape of the operation that asked for it.
 pub fn success(op: Operation, reply: &Reply) -> String {
     match reply {
         Reply::ServerTime(t) => execute(Ok(&vec![(AttributeId::ServerTime, Value::Int(*t))])),
+        Reply::Registered(r) => {
+            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_deref());
+            attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
+            attrs.push((AttributeId::ActivationCode, text(&r.activation_code.to_string())));
+            attrs.push((
+                AttributeId::EventReactivationCounter,
+                text(&r.event_reactivation_counter.to_string()),
+            ));
+            execute(Ok(&attrs))
+        }
+        Reply::Activated(a) => {
+            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_deref());
+            attrs.push((AttributeId::SerialNo, text(a.serial_no.as_str())));
+            execute(Ok(&attrs))
+        }
         Reply::SrpRegistered(r) => {
             let inner = format!(
                 "<registrationID>{}</registrationID><activationPassword>{}</activationPassword>\
