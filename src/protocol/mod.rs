@@ -2,6 +2,10 @@
 //! records; never sees XML, never writes SQL. Calls block (Argon2, database): async callers run
 //! them on a blocking thread.
 
+pub mod dsapp;
+pub mod dsapp_commands;
+pub mod mdl;
+pub mod mdl_commands;
 pub mod otp;
 pub mod srp;
 pub mod standard;
@@ -56,6 +60,12 @@ pub enum Call {
     SrpActivate(srp::ActivateInput),
     Register(standard::RegisterInput),
     Activate(standard::ActivateInput),
+    DsappRegister(dsapp_commands::RegisterInput),
+    DsappKeyExchange(dsapp_commands::KeyExchangeInput),
+    DsappActivate(dsapp_commands::ActivateInput),
+    MdlRegister(mdl_commands::RegisterInput),
+    MdlAddDevice(mdl_commands::AddDeviceInput),
+    MdlActivate(mdl_commands::ActivateInput),
     /// A command provd knows by name but does not serve yet.
     NotImplemented(&'static str),
 }
@@ -67,6 +77,8 @@ impl Call {
             Call::SrpRegister(r) => Some((&r.user_id, r.domain.as_ref())),
             Call::Register(r) => Some((&r.credentials.user_id, r.credentials.domain.as_ref())),
             Call::Activate(r) => Some((&r.user_id, r.domain.as_ref())),
+            Call::DsappRegister(r) => Some((&r.credentials.user_id, r.credentials.domain.as_ref())),
+            Call::MdlRegister(r) => Some((&r.credentials.user_id, r.credentials.domain.as_ref())),
             _ => None,
         }
     }
@@ -77,6 +89,10 @@ impl Call {
             Call::SrpEphemeralKey(c) => Some(&c.registration_id),
             Call::SrpActivationData(c) => Some(&c.registration_id),
             Call::SrpActivate(c) => Some(&c.registration_id),
+            Call::DsappKeyExchange(c) => Some(&c.registration_id),
+            Call::DsappActivate(c) => Some(&c.registration_id),
+            Call::MdlAddDevice(c) => Some(&c.registration_id),
+            Call::MdlActivate(c) => Some(&c.registration_id),
             _ => None,
         }
     }
@@ -92,6 +108,12 @@ pub enum Reply {
     SrpActivated(srp::Activated),
     Registered(standard::Registered),
     Activated(standard::Activated),
+    DsappRegistered(dsapp_commands::Registered),
+    DsappKeyExchanged(dsapp_commands::KeyExchanged),
+    DsappActivated(dsapp_commands::Activated),
+    MdlRegistered(mdl_commands::Registered),
+    MdlDeviceAdded(mdl_commands::DeviceAdded),
+    MdlActivated(mdl_commands::Activated),
 }
 
 /// Why a call failed. Mapped once, in the wire layer, to OneSpan's return and status codes.
@@ -140,6 +162,11 @@ pub enum ProvisionError {
         "PROVFLD_DELIVERY_METHOD: e-mail delivery is not configured on this server (smtp_url)"
     )]
     DeliveryUnavailable,
+    #[error("the license of {} allows {limit} device instances and has them all", serial.as_ref().map_or("the user's authenticator".to_owned(), |s| s.to_string()))]
+    LicenseExhausted {
+        serial: Option<SerialNumber>,
+        limit: i32,
+    },
     #[error("internal error: {0}")]
     Store(#[from] StoreError),
 }
@@ -261,6 +288,14 @@ impl Provisioning {
             Call::SrpActivate(input) => self.srp_activate(input).map(Reply::SrpActivated),
             Call::Register(input) => self.register(input).map(Reply::Registered),
             Call::Activate(input) => self.activate(input).map(Reply::Activated),
+            Call::DsappRegister(input) => self.dsapp_register(input).map(Reply::DsappRegistered),
+            Call::DsappKeyExchange(input) => {
+                self.dsapp_key_exchange(input).map(Reply::DsappKeyExchanged)
+            }
+            Call::DsappActivate(input) => self.dsapp_activate(input).map(Reply::DsappActivated),
+            Call::MdlRegister(input) => self.mdl_register(input).map(Reply::MdlRegistered),
+            Call::MdlAddDevice(input) => self.mdl_add_device(input).map(Reply::MdlDeviceAdded),
+            Call::MdlActivate(input) => self.mdl_activate(input).map(Reply::MdlActivated),
             Call::NotImplemented(name) => Err(ProvisionError::NotImplemented(name)),
         }
     }
@@ -321,8 +356,10 @@ impl Provisioning {
                 serial_no: input.serial_no.clone(),
                 srp_salt: salt.to_vec(),
                 srp_verifier: verifier,
+                secret: None,
                 created_at: self.now(),
                 lifetime_secs: self.policy.registration_lifetime_secs,
+                mail: None,
             };
             match self.store.begin_registration(user.pk, &new) {
                 Ok(Begun::Created(serial_no)) => {

@@ -56,6 +56,8 @@ pub struct Authenticator {
     pub created_at: i64,
     pub assigned_at: Option<i64>,
     pub activated_at: Option<i64>,
+    /// Registrations so far: the event reactivation counter.
+    pub reactivation_counter: i32,
 }
 
 /// An authenticator to insert; its key is sealed under the master key on the way in.
@@ -79,6 +81,7 @@ type Row = (
     Option<i64>,
     Option<String>,
     Option<String>,
+    i32,
 );
 
 fn to_authenticator(r: Row) -> Result<Authenticator, StoreError> {
@@ -92,6 +95,7 @@ fn to_authenticator(r: Row) -> Result<Authenticator, StoreError> {
         created_at: r.6,
         assigned_at: r.7,
         activated_at: r.8,
+        reactivation_counter: r.11,
         user_id: r
             .9
             .as_deref()
@@ -125,6 +129,7 @@ macro_rules! joined {
             authenticators::activated_at,
             users::user_id.nullable(),
             users::domain.nullable(),
+            authenticators::reactivation_counter,
         ))
     };
 }

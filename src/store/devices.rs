@@ -1,8 +1,13 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
+use zeroize::Zeroizing;
+
+use super::authenticators::authenticator_for_user;
+use super::registrations::insert_registration;
 use super::schema::device_instances;
-use super::{Store, StoreError};
+use super::{now, NewRegistration, OutgoingMail, RegistrationStatus, Store, StoreError};
+use crate::types::{RegistrationId, SerialNumber};
 
 /// One device instance of a multi-device license.
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
@@ -28,5 +33,299 @@ impl Store {
             .order(device_instances::sequence_no)
             .select(DeviceInstance::as_select())
             .load(&mut conn)?)
+    }
+}
+
+/// An Activation Message 1 issued by `PROVISIONCMD_MDL_REGISTER`: the license it is for and
+/// the registration that carries its challenge.
+pub struct MdlLicense {
+    pub serial_no: SerialNumber,
+    pub license_key: Zeroizing<Vec<u8>>,
+    pub license_limit: i32,
+}
+
+/// A device instance to add under a license (`PROVISIONCMD_MDL_ADD_DEVICE`).
+pub struct NewInstance {
+    pub registration_id: RegistrationId,
+    pub serial_no: SerialNumber,
+    pub device_type: i32,
+    pub device_id: String,
+    pub description: Option<String>,
+    pub instance_key: Zeroizing<Vec<u8>>,
+    pub am2_nonce: Vec<u8>,
+}
+
+/// What adding an instance did.
+pub enum Added {
+    /// The instance, pending its confirmation, with its sequence number.
+    Sequence(i32),
+    /// The license has `limit` instances already.
+    LicenseExhausted { limit: i32 },
+    /// That device already holds an instance of this license.
+    DeviceExists,
+    /// The registration is no longer pending.
+    NotPending,
+}
+
+/// A pending instance with its unsealed key, for its confirmation.
+pub struct PendingInstance {
+    pub sequence_no: i32,
+    pub device_id: String,
+    pub instance_key: Zeroizing<Vec<u8>>,
+    pub am2_nonce: Vec<u8>,
+}
+
+/// Instances that count against a license: all but revoked ones.
+const LIVE: [&str; 2] = [INSTANCE_PENDING, INSTANCE_ACTIVE];
+pub const INSTANCE_PENDING: &str = "pending";
+pub const INSTANCE_ACTIVE: &str = "active";
+pub const INSTANCE_REVOKED: &str = "revoked";
+
+fn license_context(serial: &str) -> String {
+    format!("license-key:{serial}")
+}
+
+fn instance_context(serial: &str, device_id: &str) -> String {
+    format!("instance-key:{serial}:{device_id}")
+}
+
+impl Store {
+    /// In one transaction: takes the named authenticator or the user's own (claiming a free
+    /// one), makes sure it has a license key (drawn and sealed on first use), refuses a
+    /// license at its limit, creates the MDL registration (its challenge sealed), and hands
+    /// the license to `produce`, whose mail commits with the rest. `Ok(None)` when no
+    /// authenticator is free; `Err(Conflict)` for a registration id already in use.
+    pub fn begin_mdl_registration<T>(
+        &self,
+        user_pk: i64,
+        new: &NewRegistration,
+        fresh_license_key: &[u8],
+        produce: impl FnOnce(&MdlLicense) -> Result<(T, Option<OutgoingMail>), StoreError>,
+    ) -> Result<Option<Result<T, i32>>, StoreError> {
+        use super::schema::authenticators as a;
+        let at = new.created_at;
+        self.write_tx(|c| {
+            let serial = match &new.serial_no {
+                Some(s) => s.as_str().to_owned(),
+                None => match authenticator_for_user(c, user_pk)? {
+                    Some(s) => s,
+                    None => return Ok(None),
+                },
+            };
+            let (sealed, limit): (Option<Vec<u8>>, i32) = a::table
+                .find(&serial)
+                .select((a::sealed_license_key, a::license_limit))
+                .first(c)?;
+            let live: i64 = device_instances::table
+                .filter(device_instances::serial_no.eq(&serial))
+                .filter(device_instances::status.eq_any(LIVE))
+                .count()
+                .get_result(c)?;
+            if live >= i64::from(limit) {
+                return Ok(Some(Err(limit)));
+            }
+            let license_key = match sealed {
+                Some(s) => self.key().open(&license_context(&serial), &s)?,
+                None => {
+                    let sealed = self
+                        .key()
+                        .seal(&license_context(&serial), fresh_license_key);
+                    diesel::update(a::table.find(&serial))
+                        .set(a::sealed_license_key.eq(Some(sealed)))
+                        .execute(c)?;
+                    Zeroizing::new(fresh_license_key.to_vec())
+                }
+            };
+            let serial_no = SerialNumber::parse(&serial)
+                .map_err(|e| StoreError::Corrupt(format!("authenticator: {e}")))?;
+            insert_registration(c, self, user_pk, &serial, new)?;
+            let (out, mail) = produce(&MdlLicense {
+                serial_no,
+                license_key,
+                license_limit: limit,
+            })?;
+            if let Some(mail) = mail {
+                super::outbox::enqueue_mail(c, self.key(), &mail, at)?;
+            }
+            Ok(Some(Ok(out)))
+        })
+    }
+
+    /// The license key of an authenticator, unsealed; `None` before its first MDL register.
+    pub fn license_key(
+        &self,
+        serial: &SerialNumber,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        use super::schema::authenticators as a;
+        let mut conn = self.conn()?;
+        let sealed: Option<Vec<u8>> = a::table
+            .find(serial.as_str())
+            .select(a::sealed_license_key)
+            .first(&mut conn)?;
+        sealed
+            .map(|s| self.key().open(&license_context(serial.as_str()), &s))
+            .transpose()
+            .map_err(StoreError::from)
+    }
+
+    /// In one transaction: checks the license limit and the device, takes the next free
+    /// sequence number (`next_free` over those in use), inserts the pending instance, and
+    /// moves the MDL registration to `delivered`.
+    pub fn add_device_instance(
+        &self,
+        new: &NewInstance,
+        next_free: impl FnOnce(&[u8]) -> Option<u8>,
+    ) -> Result<Added, StoreError> {
+        use super::schema::authenticators as a;
+        use super::schema::registrations as r;
+        let serial = new.serial_no.as_str();
+        let at = now();
+        self.write_tx(|c| {
+            let limit: i32 = a::table.find(serial).select(a::license_limit).first(c)?;
+            let live: Vec<(i32, Option<String>)> = device_instances::table
+                .filter(device_instances::serial_no.eq(serial))
+                .filter(device_instances::status.eq_any(LIVE))
+                .select((device_instances::sequence_no, device_instances::device_id))
+                .load(c)?;
+            if live
+                .iter()
+                .any(|(_, d)| d.as_deref() == Some(new.device_id.as_str()))
+            {
+                return Ok(Added::DeviceExists);
+            }
+            if live.len() as i64 >= i64::from(limit) {
+                return Ok(Added::LicenseExhausted { limit });
+            }
+            // Revoked instances give their sequence number back.
+            diesel::delete(
+                device_instances::table
+                    .filter(device_instances::serial_no.eq(serial))
+                    .filter(device_instances::status.eq(INSTANCE_REVOKED)),
+            )
+            .execute(c)?;
+            let used: Vec<u8> = live
+                .iter()
+                .filter_map(|(s, _)| u8::try_from(*s).ok())
+                .collect();
+            let Some(seq) = next_free(&used) else {
+                return Ok(Added::LicenseExhausted { limit });
+            };
+            let n = diesel::update(
+                r::table
+                    .find(new.registration_id.as_str())
+                    .filter(r::status.eq(RegistrationStatus::Pending.as_str())),
+            )
+            .set((
+                r::status.eq(RegistrationStatus::Delivered.as_str()),
+                r::sealed_ephemeral.eq(None::<Vec<u8>>),
+                r::ephemeral_expires_at.eq(None::<i64>),
+            ))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(Added::NotPending);
+            }
+            diesel::insert_into(device_instances::table)
+                .values((
+                    device_instances::serial_no.eq(serial),
+                    device_instances::sequence_no.eq(i32::from(seq)),
+                    device_instances::device_type.eq(new.device_type),
+                    device_instances::device_id.eq(Some(&new.device_id)),
+                    device_instances::description.eq(new.description.as_deref()),
+                    device_instances::status.eq(INSTANCE_PENDING),
+                    device_instances::created_at.eq(at),
+                    device_instances::registration_id.eq(Some(new.registration_id.as_str())),
+                    device_instances::sealed_instance_key.eq(Some(
+                        self.key()
+                            .seal(&instance_context(serial, &new.device_id), &new.instance_key),
+                    )),
+                    device_instances::am2_nonce.eq(Some(&new.am2_nonce)),
+                ))
+                .execute(c)?;
+            Ok(Added::Sequence(i32::from(seq)))
+        })
+    }
+
+    /// The pending instance an MDL registration added.
+    pub fn pending_instance(
+        &self,
+        registration: &RegistrationId,
+    ) -> Result<Option<PendingInstance>, StoreError> {
+        let mut conn = self.conn()?;
+        let row: Option<(
+            String,
+            i32,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        )> = device_instances::table
+            .filter(device_instances::registration_id.eq(registration.as_str()))
+            .filter(device_instances::status.eq(INSTANCE_PENDING))
+            .select((
+                device_instances::serial_no,
+                device_instances::sequence_no,
+                device_instances::device_id,
+                device_instances::sealed_instance_key,
+                device_instances::am2_nonce,
+            ))
+            .first(&mut conn)
+            .optional()?;
+        let Some((serial, sequence_no, Some(device_id), Some(sealed), Some(am2_nonce))) = row
+        else {
+            return Ok(None);
+        };
+        let instance_key = self
+            .key()
+            .open(&instance_context(&serial, &device_id), &sealed)?;
+        Ok(Some(PendingInstance {
+            sequence_no,
+            device_id,
+            instance_key,
+            am2_nonce,
+        }))
+    }
+
+    /// Confirms an instance: in one transaction the MDL registration is spent and its
+    /// instance becomes active. Of two concurrent confirmations exactly one sees `true`.
+    pub fn activate_instance(&self, registration: &RegistrationId) -> Result<bool, StoreError> {
+        use super::schema::registrations as r;
+        let at = now();
+        self.write_tx(|c| {
+            let n = diesel::update(
+                r::table
+                    .find(registration.as_str())
+                    .filter(r::status.eq(RegistrationStatus::Delivered.as_str())),
+            )
+            .set(r::status.eq(RegistrationStatus::Activated.as_str()))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            diesel::update(
+                device_instances::table
+                    .filter(device_instances::registration_id.eq(registration.as_str()))
+                    .filter(device_instances::status.eq(INSTANCE_PENDING)),
+            )
+            .set((
+                device_instances::status.eq(INSTANCE_ACTIVE),
+                device_instances::activated_at.eq(Some(at)),
+            ))
+            .execute(c)?;
+            Ok(true)
+        })
+    }
+
+    /// Revokes the pending instance of a revoked MDL registration, giving its sequence
+    /// number back to the license.
+    pub fn revoke_pending_instance(&self, registration: &RegistrationId) -> Result<(), StoreError> {
+        self.write_tx(|c| {
+            diesel::update(
+                device_instances::table
+                    .filter(device_instances::registration_id.eq(registration.as_str()))
+                    .filter(device_instances::status.eq(INSTANCE_PENDING)),
+            )
+            .set(device_instances::status.eq(INSTANCE_REVOKED))
+            .execute(c)?;
+            Ok(())
+        })
     }
 }

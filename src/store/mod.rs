@@ -29,7 +29,7 @@ pub use authenticators::{
     Assignment, Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS,
     DEFAULT_TYPE,
 };
-pub use devices::DeviceInstance;
+pub use devices::{Added, DeviceInstance, MdlLicense, NewInstance, PendingInstance};
 pub use outbox::OutgoingMail;
 pub use registrations::{
     Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus,

@@ -3,24 +3,35 @@ use serde::Serialize;
 
 use super::authenticators::authenticator_for_user;
 use super::schema::registrations;
-use super::{now, Store, StoreError};
+use super::{now, DbConnection, Store, StoreError};
 use crate::types::{RegistrationId, SerialNumber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RegistrationKind {
     DsappSrp,
+    /// DSAPP with ECDH, protocol version 1 or 2.
+    DsappV1,
+    DsappV2,
+    /// Multi-device licensing: Activation Message 1 issued, a device to add.
+    Mdl,
 }
 
 impl RegistrationKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DsappSrp => "dsapp-srp",
+            Self::DsappV1 => "dsapp-v1",
+            Self::DsappV2 => "dsapp-v2",
+            Self::Mdl => "mdl",
         }
     }
     fn parse(raw: &str) -> Result<Self, StoreError> {
         match raw {
             "dsapp-srp" => Ok(Self::DsappSrp),
+            "dsapp-v1" => Ok(Self::DsappV1),
+            "dsapp-v2" => Ok(Self::DsappV2),
+            "mdl" => Ok(Self::Mdl),
             other => Err(StoreError::Corrupt(format!(
                 "unknown registration kind {other:?}"
             ))),
@@ -82,6 +93,8 @@ pub struct Registration {
     pub failures: i32,
     pub created_at: i64,
     pub expires_at: i64,
+    #[serde(skip)]
+    pub sealed_secret: Option<Vec<u8>>,
 }
 
 /// A registration to create for a user; the authenticator is chosen in the same transaction.
@@ -92,9 +105,13 @@ pub struct NewRegistration {
     pub serial_no: Option<SerialNumber>,
     pub srp_salt: Vec<u8>,
     pub srp_verifier: Vec<u8>,
+    /// A protocol secret to keep sealed (DSAPP's chsKey, MDL's challenge).
+    pub secret: Option<zeroize::Zeroizing<Vec<u8>>>,
     /// Creation time (the protocol's clock) and lifetime, in seconds.
     pub created_at: i64,
     pub lifetime_secs: i64,
+    /// A mail that commits with the registration.
+    pub mail: Option<super::OutgoingMail>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -112,6 +129,7 @@ struct Row {
     failures: i32,
     created_at: i64,
     expires_at: i64,
+    sealed_secret: Option<Vec<u8>>,
 }
 
 fn to_registration(r: Row) -> Result<Registration, StoreError> {
@@ -129,7 +147,43 @@ fn to_registration(r: Row) -> Result<Registration, StoreError> {
         failures: r.failures,
         created_at: r.created_at,
         expires_at: r.expires_at,
+        sealed_secret: r.sealed_secret,
     })
+}
+
+fn secret_context(id: &str) -> String {
+    format!("registration-secret:{id}")
+}
+
+/// Inserts a pending registration for `serial`, its secret sealed. Inside a transaction.
+pub(super) fn insert_registration(
+    c: &mut DbConnection,
+    store: &Store,
+    user_pk: i64,
+    serial: &str,
+    new: &NewRegistration,
+) -> Result<(), StoreError> {
+    let t = new.created_at;
+    diesel::insert_into(registrations::table)
+        .values((
+            registrations::registration_id.eq(new.registration_id.as_str()),
+            registrations::user_pk.eq(user_pk),
+            registrations::serial_no.eq(serial),
+            registrations::kind.eq(new.kind.as_str()),
+            registrations::status.eq(RegistrationStatus::Pending.as_str()),
+            registrations::srp_salt.eq(&new.srp_salt),
+            registrations::srp_verifier.eq(&new.srp_verifier),
+            registrations::failures.eq(0),
+            registrations::created_at.eq(t),
+            registrations::expires_at.eq(t + new.lifetime_secs),
+            registrations::sealed_secret.eq(new.secret.as_ref().map(|secret| {
+                store
+                    .key()
+                    .seal(&secret_context(new.registration_id.as_str()), secret)
+            })),
+        ))
+        .execute(c)?;
+    Ok(())
 }
 
 /// What `begin_registration` did.
@@ -157,20 +211,17 @@ impl Store {
                     None => return Ok(Begun::NoFreeAuthenticator),
                 },
             };
-            diesel::insert_into(registrations::table)
-                .values((
-                    registrations::registration_id.eq(new.registration_id.as_str()),
-                    registrations::user_pk.eq(user_pk),
-                    registrations::serial_no.eq(&serial),
-                    registrations::kind.eq(new.kind.as_str()),
-                    registrations::status.eq(RegistrationStatus::Pending.as_str()),
-                    registrations::srp_salt.eq(&new.srp_salt),
-                    registrations::srp_verifier.eq(&new.srp_verifier),
-                    registrations::failures.eq(0),
-                    registrations::created_at.eq(t),
-                    registrations::expires_at.eq(t + new.lifetime_secs),
-                ))
-                .execute(c)?;
+            insert_registration(c, self, user_pk, &serial, new)?;
+            // Every online registration of an authenticator is a reactivation.
+            {
+                use super::schema::authenticators as a;
+                diesel::update(a::table.find(&serial))
+                    .set(a::reactivation_counter.eq(a::reactivation_counter + 1))
+                    .execute(c)?;
+            }
+            if let Some(mail) = &new.mail {
+                super::outbox::enqueue_mail(c, self.key(), mail, t)?;
+            }
             let serial = SerialNumber::parse(&serial)
                 .map_err(|e| StoreError::Corrupt(format!("authenticator: {e}")))?;
             Ok(Begun::Created(serial))
@@ -220,6 +271,46 @@ impl Store {
                     .filter(registrations::expires_at.gt(now)),
             )
             .set((
+                registrations::sealed_ephemeral.eq(Some(sealed)),
+                registrations::ephemeral_expires_at.eq(Some(expires_at)),
+            ))
+            .execute(c)?)
+        })?;
+        Ok(n == 1)
+    }
+
+    /// The unsealed protocol secret of a registration, if it has one.
+    pub fn open_secret(
+        &self,
+        reg: &Registration,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+        reg.sealed_secret
+            .as_ref()
+            .map(|sealed| {
+                self.key()
+                    .open(&secret_context(reg.registration_id.as_str()), sealed)
+                    .map_err(StoreError::from)
+            })
+            .transpose()
+    }
+
+    /// Moves a pending registration to `delivered` and keeps the session the activation step
+    /// will check, sealed, until `expires_at`. False when another request got there first.
+    pub fn deliver_with_session(
+        &self,
+        id: &RegistrationId,
+        session: &[u8],
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let sealed = self.key().seal(&ephemeral_context(id), session);
+        let n = self.write_tx(|c| {
+            Ok(diesel::update(
+                registrations::table
+                    .find(id.as_str())
+                    .filter(registrations::status.eq(RegistrationStatus::Pending.as_str())),
+            )
+            .set((
+                registrations::status.eq(RegistrationStatus::Delivered.as_str()),
                 registrations::sealed_ephemeral.eq(Some(sealed)),
                 registrations::ephemeral_expires_at.eq(Some(expires_at)),
             ))
@@ -332,6 +423,22 @@ impl Store {
                     registrations::ephemeral_expires_at.eq(None::<i64>),
                 ))
                 .execute(c)?;
+            // A device instance an expired MDL registration added but never confirmed gives
+            // its sequence number back.
+            let expired: Vec<String> = registrations::table
+                .filter(registrations::expires_at.le(at))
+                .filter(registrations::status.ne(RegistrationStatus::Activated.as_str()))
+                .select(registrations::registration_id)
+                .load(c)?;
+            if !expired.is_empty() {
+                use super::schema::device_instances as d;
+                diesel::delete(
+                    d::table
+                        .filter(d::registration_id.eq_any(&expired))
+                        .filter(d::status.eq(super::devices::INSTANCE_PENDING)),
+                )
+                .execute(c)?;
+            }
             let n = diesel::delete(
                 registrations::table
                     .filter(registrations::expires_at.le(at))

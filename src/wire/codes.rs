@@ -43,6 +43,7 @@ pub enum StatusCode {
     Expired,
     RegistrationSpent,
     RateLimited,
+    LicenseExhausted,
     InternalError,
 }
 
@@ -58,6 +59,7 @@ impl StatusCode {
         StatusCode::Expired,
         StatusCode::RegistrationSpent,
         StatusCode::RateLimited,
+        StatusCode::LicenseExhausted,
         StatusCode::InternalError,
     ];
 
@@ -73,6 +75,7 @@ impl StatusCode {
             StatusCode::Expired => "STAT_EXPIRED",
             StatusCode::RegistrationSpent => "STAT_REGISTRATION_SPENT",
             StatusCode::RateLimited => "STAT_RATE_LIMITED",
+            StatusCode::LicenseExhausted => "STAT_LICENSE_EXHAUSTED",
             StatusCode::InternalError => "STAT_INTERNAL_ERROR",
         }
     }
@@ -89,6 +92,7 @@ impl StatusCode {
             StatusCode::Expired => 1904,
             StatusCode::RegistrationSpent => 1905,
             StatusCode::RateLimited => 1906,
+            StatusCode::LicenseExhausted => 1907,
             StatusCode::InternalError => 1999,
         }
     }
@@ -114,7 +118,9 @@ impl From<&RequestError> for Failure {
     fn from(e: &RequestError) -> Self {
         let status = match e {
             RequestError::UnknownCommand(_) => StatusCode::NotSupported,
-            RequestError::Deprecated(..) => StatusCode::NotSupported,
+            RequestError::Deprecated(..) | RequestError::Unsupported { .. } => {
+                StatusCode::NotSupported
+            }
             _ => StatusCode::InvalidData,
         };
         Failure {
@@ -145,6 +151,7 @@ impl From<&ProvisionError> for Failure {
             }
             ProvisionError::AlreadyActive(_) => StatusCode::RegistrationSpent,
             ProvisionError::DeliveryUnavailable => StatusCode::NotSupported,
+            ProvisionError::LicenseExhausted { .. } => StatusCode::LicenseExhausted,
             ProvisionError::Store(StoreError::NotFound(_)) => StatusCode::NotFound,
             ProvisionError::Store(_) => StatusCode::InternalError,
         };

@@ -71,6 +71,8 @@ pub enum RequestError {
     NotAccepted(AttributeId, &'static str),
     #[error("{id}: {reason}")]
     BadValue { id: AttributeId, reason: String },
+    #[error("{id}: {reason}")]
+    Unsupported { id: AttributeId, reason: String },
     #[error("{0}: missing required element")]
     MissingElement(&'static str),
     #[error("{path}: {reason}")]

@@ -6,7 +6,9 @@ use super::attributes::{AttributeId, AttributeSet};
 use super::commands::Command;
 use super::xml::{self, Element, Limits};
 use super::{RequestError, WireError, PROV_NS, SOAP_ENV_NS};
-use crate::protocol::{srp, standard, ActivationProof, Call};
+use crate::protocol::{
+    dsapp, dsapp_commands, mdl, mdl_commands, srp, standard, ActivationProof, Call,
+};
 use crate::types::{Domain, EmailAddress, HexValue, RegistrationId, SerialNumber, UserId};
 
 use AttributeId as A;
@@ -211,8 +213,171 @@ fn decode_command(command: Command, attrs: &AttributeSet) -> Result<Call, Reques
                 proof: activation_proof(attrs)?,
             }))
         }
+        Command::DsappRegister => {
+            accept_only(
+                command,
+                attrs,
+                &[
+                    A::UserId,
+                    A::Domain,
+                    A::StaticPassword,
+                    A::DsappVersion,
+                    A::SerialNo,
+                    A::ActivationType,
+                    A::DeliveryMethod,
+                    A::Destination,
+                ],
+            )?;
+            Ok(Call::DsappRegister(dsapp_commands::RegisterInput {
+                credentials: credentials(attrs)?,
+                version: dsapp_version(attrs)?.unwrap_or(dsapp::Version::V1),
+                serial_no: optional(attrs, A::SerialNo, SerialNumber::parse)?,
+                delivery: delivery(attrs)?,
+            }))
+        }
+        Command::DsappGenerateActivationData => {
+            accept_only(
+                command,
+                attrs,
+                &[
+                    A::RegistrationId,
+                    A::DsappVersion,
+                    A::EncryptedClientPublicKeyNonce,
+                    A::ClientIv,
+                ],
+            )?;
+            Ok(Call::DsappKeyExchange(dsapp_commands::KeyExchangeInput {
+                registration_id: required(attrs, A::RegistrationId, RegistrationId::parse)?,
+                version: dsapp_version(attrs)?,
+                encrypted_client_key_nonce: required(
+                    attrs,
+                    A::EncryptedClientPublicKeyNonce,
+                    HexValue::parse,
+                )?,
+                client_iv: iv(attrs, A::ClientIv)?,
+            }))
+        }
+        Command::DsappActivate => {
+            accept_only(
+                command,
+                attrs,
+                &[
+                    A::RegistrationId,
+                    A::EncryptedServerNonce,
+                    A::ClientIv,
+                    A::RequestType,
+                    A::DpResponse,
+                    A::DerivationCode,
+                ],
+            )?;
+            Ok(Call::DsappActivate(dsapp_commands::ActivateInput {
+                registration_id: required(attrs, A::RegistrationId, RegistrationId::parse)?,
+                encrypted_server_nonce: required(attrs, A::EncryptedServerNonce, HexValue::parse)?,
+                client_iv: iv(attrs, A::ClientIv)?,
+                proof: activation_proof(attrs)?,
+            }))
+        }
+        Command::MdlRegister => {
+            accept_only(
+                command,
+                attrs,
+                &[
+                    A::UserId,
+                    A::Domain,
+                    A::StaticPassword,
+                    A::SerialNo,
+                    A::ActivationType,
+                    A::CustomEncryptPwd,
+                    A::Alea,
+                    A::DeliveryMethod,
+                    A::Destination,
+                ],
+            )?;
+            Ok(Call::MdlRegister(mdl_commands::RegisterInput {
+                credentials: credentials(attrs)?,
+                serial_no: optional(attrs, A::SerialNo, SerialNumber::parse)?,
+                protection: protection(attrs),
+                delivery: delivery(attrs)?,
+            }))
+        }
+        Command::MdlAddDevice => {
+            accept_only(
+                command,
+                attrs,
+                &[
+                    A::RegistrationId,
+                    A::DeviceCode,
+                    A::DeviceType,
+                    A::Description,
+                ],
+            )?;
+            Ok(Call::MdlAddDevice(mdl_commands::AddDeviceInput {
+                registration_id: required(attrs, A::RegistrationId, RegistrationId::parse)?,
+                device_code: required(attrs, A::DeviceCode, mdl::DeviceCode::parse)?,
+                device_type: optional(attrs, A::DeviceType, mdl::DeviceType::parse)?,
+                description: present(attrs, A::Description).map(mdl::sanitize_description),
+            }))
+        }
+        Command::MdlActivate => {
+            accept_only(
+                command,
+                attrs,
+                &[
+                    A::RegistrationId,
+                    A::Signature,
+                    A::DpResponse,
+                    A::RequestType,
+                ],
+            )?;
+            let confirmation = match (secret(attrs, A::Signature), secret(attrs, A::DpResponse)) {
+                (Some(_), Some(_)) => {
+                    return Err(RequestError::BadValue {
+                        id: A::DpResponse,
+                        reason: "give PROVFLD_SIGNATURE or PROVFLD_DP_RESPONSE, not both".into(),
+                    })
+                }
+                (Some(sig), None) => {
+                    mdl::check_signature_format(&sig).map_err(|e| RequestError::BadValue {
+                        id: A::Signature,
+                        reason: e.to_string(),
+                    })?;
+                    mdl_commands::Confirmation::Signature(sig)
+                }
+                (None, Some(otp)) => mdl_commands::Confirmation::Otp(otp),
+                (None, None) => return Err(RequestError::Missing(A::Signature)),
+            };
+            Ok(Call::MdlActivate(mdl_commands::ActivateInput {
+                registration_id: required(attrs, A::RegistrationId, RegistrationId::parse)?,
+                confirmation,
+            }))
+        }
         other => Ok(Call::NotImplemented(other.name())),
     }
+}
+
+/// `PROVFLD_DSAPP_VERSION`: 1 or 2; another is refused as unsupported.
+fn dsapp_version(attrs: &AttributeSet) -> Result<Option<dsapp::Version>, RequestError> {
+    attrs
+        .unsigned(A::DsappVersion)
+        .map(|n| {
+            dsapp::Version::from_number(n).map_err(|_| RequestError::Unsupported {
+                id: A::DsappVersion,
+                reason: format!("version {n} is not supported; provd speaks DSAPP 1 and 2"),
+            })
+        })
+        .transpose()
+}
+
+/// A required 16-byte IV (32 hex; the catalogue bounds the length).
+fn iv(attrs: &AttributeSet, id: AttributeId) -> Result<[u8; 16], RequestError> {
+    let value = required(attrs, id, HexValue::parse)?;
+    value
+        .as_bytes()
+        .try_into()
+        .map_err(|_| RequestError::BadValue {
+            id,
+            reason: "must be 32 hex characters".into(),
+        })
 }
 
 /// A string attribute that is present and not empty.

@@ -129,6 +129,19 @@ fn text(s: &str) -> Value {
     Value::Str(s.to_owned())
 }
 
+/// A field encrypted under a DSAPP session, and its IV when the version sends one.
+fn sealed_field(
+    attrs: &mut ResultAttributes,
+    id: AttributeId,
+    iv_id: AttributeId,
+    field: &crate::protocol::dsapp::SealedField,
+) {
+    attrs.push((id, text(&hex::encode_upper(&field.ciphertext))));
+    if let Some(iv) = field.iv {
+        attrs.push((iv_id, text(&hex::encode_upper(iv))));
+    }
+}
+
 /// The resolved user id, domain and organizational unit (empty when the user has none), the
 /// way OneSpan's register and activate commands return them.
 fn who(user_id: &UserId, domain: &Domain, org_unit: Option<&str>) -> ResultAttributes {
@@ -154,6 +167,68 @@ pub fn success(op: Operation, reply: &Reply) -> String {
                 AttributeId::EventReactivationCounter,
                 text(&r.event_reactivation_counter.to_string()),
             ));
+            execute(Ok(&attrs))
+        }
+        Reply::DsappRegistered(r) => {
+            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_deref());
+            attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
+            attrs.push((AttributeId::RegistrationId, text(r.registration_id.as_str())));
+            attrs.push((AttributeId::ActivationPassword, text(&r.activation_password)));
+            execute(Ok(&attrs))
+        }
+        Reply::DsappKeyExchanged(k) => {
+            let mut attrs = vec![
+                (
+                    AttributeId::EncryptedServerPublicKey,
+                    text(&k.encrypted_server_public_key.to_string()),
+                ),
+                (
+                    AttributeId::EncryptedNonces,
+                    text(&k.encrypted_nonces.to_string()),
+                ),
+                (AttributeId::ServerIv, text(&k.server_iv.to_string())),
+            ];
+            sealed_field(
+                &mut attrs,
+                AttributeId::ActivationCode,
+                AttributeId::ActivationCodeIv,
+                &k.activation_code,
+            );
+            sealed_field(
+                &mut attrs,
+                AttributeId::EventReactivationCounter,
+                AttributeId::EventReactivationCounterIv,
+                &k.event_reactivation_counter,
+            );
+            execute(Ok(&attrs))
+        }
+        Reply::DsappActivated(a) => {
+            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_deref());
+            attrs.push((AttributeId::SerialNo, text(a.serial_no.as_str())));
+            execute(Ok(&attrs))
+        }
+        Reply::MdlRegistered(r) => {
+            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_deref());
+            attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
+            attrs.push((AttributeId::RegistrationId, text(r.registration_id.as_str())));
+            attrs.push((
+                AttributeId::ActivationMessage,
+                text(&r.activation_message.to_string()),
+            ));
+            execute(Ok(&attrs))
+        }
+        Reply::MdlDeviceAdded(d) => execute(Ok(&vec![
+            (AttributeId::SerialNo, text(d.serial_no.as_str())),
+            (AttributeId::DeviceId, text(&d.device_id.to_string())),
+            (
+                AttributeId::ActivationMessage,
+                text(&d.activation_message.to_string()),
+            ),
+        ])),
+        Reply::MdlActivated(a) => {
+            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_deref());
+            attrs.push((AttributeId::SerialNo, text(a.serial_no.as_str())));
+            attrs.push((AttributeId::DeviceId, text(&a.device_id)));
             execute(Ok(&attrs))
         }
         Reply::Activated(a) => {
