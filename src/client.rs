@@ -467,3 +467,301 @@ impl Client {
         self.execute(Command::Activate, &args)
     }
 }
+
+/// How a DSAPP client ends its activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DsappProof {
+    /// A response-only OTP of the new authenticator.
+    Otp,
+    /// A derivation code bound to the session (device binding).
+    DerivationCode,
+}
+
+/// What the DSAPP key exchange gave the app.
+pub struct DsappExchange {
+    pub registration_id: RegistrationId,
+    pub session: crate::protocol::dsapp::Session,
+    pub serial_no: SerialNumber,
+    pub key: Zeroizing<Vec<u8>>,
+    pub event_reactivation_counter: String,
+}
+
+impl std::fmt::Debug for DsappExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DsappExchange")
+            .field("registration_id", &self.registration_id)
+            .field("serial_no", &self.serial_no)
+            .finish_non_exhaustive()
+    }
+}
+
+fn iv_of(out: &Attributes, id: AttributeId) -> Result<Option<[u8; 16]>, ClientError> {
+    match out.get(id) {
+        None => Ok(None),
+        Some(_) => out
+            .hex(id)?
+            .try_into()
+            .map(Some)
+            .map_err(|_| ClientError::Malformed(format!("{id} must be 32 hex"))),
+    }
+}
+
+impl Client {
+    /// `PROVISIONCMD_DSAPPREGISTER`: the registration id and activation password.
+    pub fn dsapp_register(
+        &self,
+        user_id: &str,
+        static_password: &str,
+        version: u32,
+    ) -> Result<(RegistrationId, Zeroizing<String>), ClientError> {
+        let v = version.to_string();
+        let out = self.execute(
+            Command::DsappRegister,
+            &[
+                (AttributeId::UserId, user_id),
+                (AttributeId::StaticPassword, static_password),
+                (AttributeId::DsappVersion, &v),
+            ],
+        )?;
+        let id = RegistrationId::parse(out.require(AttributeId::RegistrationId)?)
+            .map_err(|e| ClientError::Malformed(format!("PROVFLD_REGISTRATIONID: {e}")))?;
+        let pw = Zeroizing::new(out.require(AttributeId::ActivationPassword)?.to_owned());
+        Ok((id, pw))
+    }
+
+    /// `PROVISIONCMD_DSAPPGENERATEACTIVATIONDATA`: sends the encrypted public key and nonce,
+    /// checks that the server echoes the nonce (it holds chsKey), derives the session, and
+    /// decrypts the activation data.
+    pub fn dsapp_key_exchange(
+        &self,
+        registration_id: &RegistrationId,
+        activation_password: &str,
+        version: u32,
+    ) -> Result<DsappExchange, ClientError> {
+        use crate::protocol::dsapp::{self, Field};
+        if !srp::activation_password_is_valid(activation_password) {
+            return Err(ClientError::BadActivationPassword);
+        }
+        let v = dsapp::Version::from_number(version)
+            .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        let chs = dsapp::chs_key(registration_id.as_str(), activation_password);
+        let hello = dsapp::client_hello(&chs);
+        let key_nonce = hex::encode_upper(hello.encrypted_key_nonce);
+        let client_iv = hex::encode_upper(hello.client_iv);
+        let out = self.execute(
+            Command::DsappGenerateActivationData,
+            &[
+                (AttributeId::RegistrationId, registration_id.as_str()),
+                (AttributeId::EncryptedClientPublicKeyNonce, &key_nonce),
+                (AttributeId::ClientIv, &client_iv),
+            ],
+        )?;
+        let server_iv: [u8; 16] = out
+            .hex(AttributeId::ServerIv)?
+            .try_into()
+            .map_err(|_| ClientError::Malformed("PROVFLD_SERVER_IV must be 32 hex".into()))?;
+        let session = hello
+            .finish(
+                &chs,
+                &out.hex(AttributeId::EncryptedServerPublicKey)?,
+                &out.hex(AttributeId::EncryptedNonces)?,
+                &server_iv,
+            )
+            .map_err(|e| ClientError::Malformed(format!("the server's key exchange: {e}")))?;
+        let open = |field: Field, id: AttributeId, iv_id: AttributeId| {
+            let iv = iv_of(&out, iv_id)?;
+            dsapp::open_field(&session, v, field, &out.hex(id)?, iv.as_ref())
+                .map_err(|e| ClientError::Malformed(format!("{id}: {e}")))
+        };
+        let code = open(
+            Field::ActivationCode,
+            AttributeId::ActivationCode,
+            AttributeId::ActivationCodeIv,
+        )?;
+        let counter = open(
+            Field::EventReactivationCounter,
+            AttributeId::EventReactivationCounter,
+            AttributeId::EventReactivationCounterIv,
+        )?;
+        let (_, serial_no, key) = crate::protocol::standard::parse_activation_plaintext(&code)
+            .ok_or_else(|| ClientError::Malformed("activation code".into()))?;
+        Ok(DsappExchange {
+            registration_id: registration_id.clone(),
+            session,
+            serial_no,
+            key,
+            event_reactivation_counter: String::from_utf8_lossy(&counter).into_owned(),
+        })
+    }
+
+    /// `PROVISIONCMD_DSAPPACTIVATE`: proves the session key and activates.
+    pub fn dsapp_activate_with(
+        &self,
+        ex: &DsappExchange,
+        proof: DsappProof,
+    ) -> Result<Attributes, ClientError> {
+        use crate::protocol::dsapp;
+        let (iv, encrypted) = dsapp::server_nonce_proof(&ex.session);
+        let iv = hex::encode_upper(iv);
+        let encrypted = hex::encode_upper(encrypted);
+        let mut args: Vec<Arg<'_>> = vec![
+            (AttributeId::RegistrationId, ex.registration_id.as_str()),
+            (AttributeId::EncryptedServerNonce, &encrypted),
+            (AttributeId::ClientIv, &iv),
+        ];
+        let otp_value;
+        let code;
+        match proof {
+            DsappProof::Otp => {
+                otp_value = otp::totp(&ex.key, crate::store::now(), otp::DIGITS);
+                args.push((AttributeId::DpResponse, &otp_value));
+            }
+            DsappProof::DerivationCode => {
+                code = dsapp::derivation_code(&ex.key, &ex.session);
+                args.push((AttributeId::RequestType, "0"));
+                args.push((AttributeId::DerivationCode, &code));
+            }
+        }
+        self.execute(Command::DsappActivate, &args)
+    }
+
+    /// A whole DSAPP activation, as an app performs it after registration.
+    pub fn dsapp_activate(
+        &self,
+        registration_id: &RegistrationId,
+        activation_password: &str,
+        version: u32,
+        proof: DsappProof,
+    ) -> Result<Activation, ClientError> {
+        let ex = self.dsapp_key_exchange(registration_id, activation_password, version)?;
+        let out = self.dsapp_activate_with(&ex, proof)?;
+        if out.require(AttributeId::SerialNo)? != ex.serial_no.as_str() {
+            return Err(ClientError::Malformed(
+                "activated another authenticator than the one delivered".into(),
+            ));
+        }
+        Ok(Activation {
+            serial_no: ex.serial_no.clone(),
+            key: ex.key.clone(),
+            user_id: out.require(AttributeId::UserId)?.to_owned(),
+            domain: out.require(AttributeId::Domain)?.to_owned(),
+        })
+    }
+}
+
+/// What `PROVISIONCMD_MDL_REGISTER` gave the app: the registration and Activation Message 1.
+pub struct MdlRegistration {
+    pub registration_id: RegistrationId,
+    pub am1: crate::protocol::mdl::ActivationMessage1,
+}
+
+impl std::fmt::Debug for MdlRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MdlRegistration")
+            .field("registration_id", &self.registration_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// `PROVISIONCMD_MDL_REGISTER`, then opens Activation Message 1 with the password.
+    pub fn mdl_register(
+        &self,
+        user_id: &str,
+        static_password: &str,
+        custom: Option<&str>,
+    ) -> Result<MdlRegistration, ClientError> {
+        let mut args: Vec<Arg<'_>> = vec![
+            (AttributeId::UserId, user_id),
+            (AttributeId::StaticPassword, static_password),
+        ];
+        if let Some(c) = custom {
+            args.push((AttributeId::CustomEncryptPwd, c));
+        }
+        let out = self.execute(Command::MdlRegister, &args)?;
+        let registration_id = RegistrationId::parse(out.require(AttributeId::RegistrationId)?)
+            .map_err(|e| ClientError::Malformed(format!("PROVFLD_REGISTRATIONID: {e}")))?;
+        let serial = SerialNumber::parse(out.require(AttributeId::SerialNo)?)
+            .map_err(|e| ClientError::Malformed(format!("PROVFLD_SERIAL_NO: {e}")))?;
+        let plain = crate::protocol::standard::unprotect(
+            custom.unwrap_or(static_password),
+            None,
+            crate::protocol::mdl_commands::MDL_REGISTER,
+            &serial,
+            &out.hex(AttributeId::ActivationMessage)?,
+        )
+        .map_err(ClientError::BadRecord)?;
+        let am1 = crate::protocol::mdl::ActivationMessage1::decode(&plain)
+            .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        Ok(MdlRegistration {
+            registration_id,
+            am1,
+        })
+    }
+
+    /// `PROVISIONCMD_MDL_ADD_DEVICE` with the device code computed from Activation Message 1;
+    /// opens Activation Message 2.
+    pub fn mdl_add_device(
+        &self,
+        reg: &MdlRegistration,
+        device_type: crate::protocol::mdl::DeviceType,
+        device_id: u32,
+        description: Option<&str>,
+    ) -> Result<crate::protocol::mdl::ActivationMessage2, ClientError> {
+        use crate::protocol::mdl;
+        let code = mdl::DeviceCode::compute(
+            &reg.am1.license_key,
+            &reg.am1.serial,
+            &reg.am1.challenge,
+            device_type,
+            device_id,
+        )
+        .render();
+        let type_code = device_type.code().to_string();
+        let mut args: Vec<Arg<'_>> = vec![
+            (AttributeId::RegistrationId, reg.registration_id.as_str()),
+            (AttributeId::DeviceCode, &code),
+            (AttributeId::DeviceType, &type_code),
+        ];
+        if let Some(d) = description {
+            args.push((AttributeId::Description, d));
+        }
+        let out = self.execute(Command::MdlAddDevice, &args)?;
+        mdl::open_am2(
+            &reg.am1.license_key,
+            &reg.am1.challenge,
+            device_id,
+            &reg.am1.serial,
+            &out.hex(AttributeId::ActivationMessage)?,
+        )
+        .map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    /// `PROVISIONCMD_MDL_ACTIVATE` with the signature over Activation Message 2, or with a
+    /// response-only OTP of the new instance when `otp` is set.
+    pub fn mdl_activate(
+        &self,
+        reg: &MdlRegistration,
+        am2: &crate::protocol::mdl::ActivationMessage2,
+        otp: bool,
+    ) -> Result<Attributes, ClientError> {
+        use crate::protocol::mdl;
+        let value = if otp {
+            mdl::instance_otp(&am2.instance_key, crate::store::now())
+        } else {
+            mdl::signature(&am2.instance_key, &am2.nonce, &reg.am1.serial, am2.sequence)
+        };
+        let id = if otp {
+            AttributeId::DpResponse
+        } else {
+            AttributeId::Signature
+        };
+        self.execute(
+            Command::MdlActivate,
+            &[
+                (AttributeId::RegistrationId, reg.registration_id.as_str()),
+                (id, &value),
+            ],
+        )
+    }
+}

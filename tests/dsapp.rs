@@ -1,0 +1,184 @@
+//! DSAPP v1/v2 (ECDH) activation over HTTP, driven by the reference client, on every backend.
+
+mod common;
+
+use common::{backends, cli, seeded, TestServer};
+use provd::client::{Client, ClientError, DsappProof};
+use provd::wire::{AttributeId as A, Command};
+
+fn status_of(e: &ClientError) -> (&str, &str) {
+    match e {
+        ClientError::Failed {
+            status,
+            description,
+            ..
+        } => (status, description),
+        other => panic!("expected a failure status, got {other}"),
+    }
+}
+
+fn authenticator_status(server: &TestServer, serial: &str) -> String {
+    let shown = cli(
+        &server.db,
+        &["--json", "authenticator", "show", serial],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    v["authenticator"]["status"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn both_versions_activate_with_an_otp_or_a_derivation_code() {
+    for backend in backends() {
+        let cases = [
+            (1, DsappProof::Otp),
+            (2, DsappProof::Otp),
+            (2, DsappProof::DerivationCode),
+        ];
+        let server = TestServer::start(seeded(backend, 1));
+        for (version, proof) in cases {
+            let client = Client::new(&server.base);
+            let (id, password) = client
+                .dsapp_register("testuser", "1.Password", version)
+                .unwrap();
+            let ex = client.dsapp_key_exchange(&id, &password, version).unwrap();
+            assert_eq!(ex.key.len(), 32);
+            // Each registration is a reactivation of the same authenticator.
+            assert!(ex.event_reactivation_counter.parse::<i32>().unwrap() >= 1);
+            let out = client.dsapp_activate_with(&ex, proof).unwrap();
+            assert_eq!(out.get(A::SerialNo), Some(ex.serial_no.as_str()));
+            assert_eq!(out.get(A::UserId), Some("testuser"));
+            assert_eq!(
+                authenticator_status(&server, ex.serial_no.as_str()),
+                "active",
+                "{backend:?} v{version} {proof:?}"
+            );
+            // Spent: neither step can be replayed.
+            let e = client.dsapp_activate_with(&ex, proof).unwrap_err();
+            assert_eq!(status_of(&e).0, "STAT_REGISTRATION_SPENT");
+            let e = client
+                .dsapp_key_exchange(&id, &password, version)
+                .unwrap_err();
+            assert_eq!(status_of(&e).0, "STAT_REGISTRATION_SPENT");
+        }
+    }
+}
+
+#[test]
+fn a_wrong_activation_password_counts_and_the_third_revokes() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        let client = Client::new(&server.base);
+        let (id, password) = client.dsapp_register("testuser", "1.Password", 2).unwrap();
+        // A password that passes its check character but is not this registration's.
+        let wrong = loop {
+            let other = provd::protocol::srp::new_activation_password();
+            if *other != *password {
+                break other;
+            }
+        };
+        for attempt in 1..=3 {
+            let e = client.dsapp_key_exchange(&id, &wrong, 2).unwrap_err();
+            let (status, description) = status_of(&e);
+            let want = if attempt < 3 {
+                "STAT_INVCREDENTIALS"
+            } else {
+                "STAT_REGISTRATION_SPENT"
+            };
+            assert_eq!(status, want, "{backend:?} attempt {attempt}: {description}");
+            assert!(
+                description.contains("PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE"),
+                "{description}"
+            );
+        }
+        let e = client.dsapp_key_exchange(&id, &password, 2).unwrap_err();
+        assert_eq!(status_of(&e).0, "STAT_REGISTRATION_SPENT", "{backend:?}");
+    }
+}
+
+#[test]
+fn activation_checks_the_session_proof_and_the_otp() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        let client = Client::new(&server.base);
+        let (id, password) = client.dsapp_register("testuser", "1.Password", 1).unwrap();
+        let ex = client.dsapp_key_exchange(&id, &password, 1).unwrap();
+
+        // The exchange happens once.
+        assert!(client.dsapp_key_exchange(&id, &password, 1).is_err());
+        // A proof under another session key.
+        let bad_iv = "00".repeat(16);
+        let bad_nonce = "11".repeat(16);
+        let e = client
+            .execute(
+                Command::DsappActivate,
+                &[
+                    (A::RegistrationId, id.as_str()),
+                    (A::EncryptedServerNonce, &bad_nonce),
+                    (A::ClientIv, &bad_iv),
+                    (A::DpResponse, "123456"),
+                ],
+            )
+            .unwrap_err();
+        let (status, description) = status_of(&e);
+        assert_eq!(status, "STAT_INVCREDENTIALS", "{backend:?}");
+        assert!(
+            description.contains("PROVFLD_ENCRYPTED_SERVER_NONCE"),
+            "{description}"
+        );
+
+        // The right proof with a wrong OTP.
+        let (iv, encrypted) = provd::protocol::dsapp::server_nonce_proof(&ex.session);
+        let e = client
+            .execute(
+                Command::DsappActivate,
+                &[
+                    (A::RegistrationId, id.as_str()),
+                    (A::EncryptedServerNonce, &hex::encode_upper(encrypted)),
+                    (A::ClientIv, &hex::encode_upper(iv)),
+                    (A::DpResponse, "000000"),
+                ],
+            )
+            .unwrap_err();
+        let (status, description) = status_of(&e);
+        assert_eq!(status, "STAT_INVCREDENTIALS");
+        assert!(description.contains("PROVFLD_DP_RESPONSE"), "{description}");
+        assert!(description.contains("2 of 3"), "{description}");
+
+        // Two failures so far; the rightful client still completes.
+        client.dsapp_activate_with(&ex, DsappProof::Otp).unwrap();
+    }
+}
+
+#[test]
+fn versions_are_checked() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        let client = Client::new(&server.base);
+        let e = client
+            .dsapp_register("testuser", "1.Password", 3)
+            .unwrap_err();
+        let (status, description) = status_of(&e);
+        assert_eq!(status, "STAT_NOT_SUPPORTED", "{backend:?}");
+        assert!(
+            description.contains("PROVFLD_DSAPP_VERSION"),
+            "{description}"
+        );
+
+        let (id, _) = client.dsapp_register("testuser", "1.Password", 2).unwrap();
+        let e = client
+            .execute(
+                Command::DsappGenerateActivationData,
+                &[
+                    (A::RegistrationId, id.as_str()),
+                    (A::DsappVersion, "1"),
+                    (A::EncryptedClientPublicKeyNonce, &"AB".repeat(68)),
+                    (A::ClientIv, &"00".repeat(16)),
+                ],
+            )
+            .unwrap_err();
+        let (status, description) = status_of(&e);
+        assert_eq!(status, "STAT_INVDATA");
+        assert!(description.contains("version 2"), "{description}");
+    }
+}
