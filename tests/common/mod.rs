@@ -183,16 +183,36 @@ impl TestServer {
 
     /// POSTs a SOAP body; returns the HTTP status and the response body.
     pub fn post(&self, body: &str) -> (u16, String) {
-        let r = self
+        self.post_with(body, &[])
+    }
+
+    /// POSTs a SOAP body with extra request headers.
+    pub fn post_with(&self, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        self.try_post_with(body, headers)
+            .unwrap_or_else(|e| panic!("POST {}: {e}", self.base))
+    }
+
+    /// POSTs a SOAP body; `Err` when no HTTP answer came (connection failed, timed out).
+    pub fn try_post(&self, body: &str) -> Result<(u16, String), String> {
+        self.try_post_with(body, &[])
+    }
+
+    fn try_post_with(&self, body: &str, headers: &[(&str, &str)]) -> Result<(u16, String), String> {
+        let mut request = self
             .agent
             .post(&self.base)
-            .set("Content-Type", "text/xml; charset=utf-8")
-            .send_string(body);
-        match r {
-            Ok(resp) => (resp.status(), resp.into_string().unwrap()),
-            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
-            Err(e) => panic!("POST {}: {e}", self.base),
+            .set("Content-Type", "text/xml; charset=utf-8");
+        for (name, value) in headers {
+            request = request.set(name, value);
         }
+        let (status, resp) = match request.send_string(body) {
+            Ok(resp) => (resp.status(), resp),
+            Err(ureq::Error::Status(code, resp)) => (code, resp),
+            Err(e) => return Err(e.to_string()),
+        };
+        resp.into_string()
+            .map(|text| (status, text))
+            .map_err(|e| e.to_string())
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
