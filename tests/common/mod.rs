@@ -2,6 +2,8 @@
 //! and, when `PROVD_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL database as well.
 #![allow(dead_code)]
 
+pub mod private_pg;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -71,6 +73,19 @@ impl TestDb {
                     pg: Some((admin, name)),
                 }
             }
+        }
+    }
+
+    /// A database this harness did not create (and will not drop), at `url`; the directory
+    /// for the CLI's working files is still the test's own.
+    pub fn at_url(url: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("provd-test-{}_{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDb {
+            url: url.to_owned(),
+            dir,
+            pg: None,
         }
     }
 
@@ -266,7 +281,11 @@ impl Drop for TestServer {
 /// The standard seed: user `testuser` in `master` with password `1.Password` (OneSpan's
 /// sample), user `second` with `2.Password`, and `authenticators` free authenticators.
 pub fn seeded(backend: Backend, authenticators: u32) -> TestDb {
-    let db = TestDb::new(backend);
+    seed(TestDb::new(backend), authenticators)
+}
+
+/// The standard seed (see [`seeded`]) written into `db`.
+pub fn seed(db: TestDb, authenticators: u32) -> TestDb {
     cli(
         &db,
         &["user", "add", "--user", "testuser", "--password-stdin"],
