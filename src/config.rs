@@ -10,6 +10,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::MasterKey;
+use crate::forwarded::TrustedProxies;
 use crate::protocol::Policy;
 use crate::store::Backend;
 
@@ -51,6 +52,9 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Calls a client address may make at once before the per-minute rate applies.
     pub rate_limit_burst: u32,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client
+    /// address for the rate limit and the audit trail; empty: the header is never read.
+    pub trusted_proxies: TrustedProxies,
     /// PEM certificate chain; with `tls_key_file`, the server speaks HTTPS only.
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key for `tls_cert_file`.
@@ -79,6 +83,7 @@ impl Default for Config {
             log_format: "text".into(),
             rate_limit_per_minute: 600,
             rate_limit_burst: 100,
+            trusted_proxies: TrustedProxies::default(),
             tls_cert_file: None,
             tls_key_file: None,
             blocking_threads: 0,
@@ -95,6 +100,7 @@ impl std::fmt::Debug for Config {
             .field("master_key_file", &self.master_key_file)
             .field("pool_size", &self.pool_size)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -290,6 +296,34 @@ mod file_tests {
         std::fs::write(&file, "pool_size = 0\n").unwrap();
         assert!(Config::load(Some(&file), &Overrides::default()).is_err());
         assert!(Config::load(Some(&dir.join("missing.toml")), &Overrides::default()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn trusted_proxies_are_checked_at_load_and_a_bad_entry_is_named() {
+        let dir = std::env::temp_dir().join(format!("provd-cfgproxy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("provd.toml");
+        let load = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            Config::load(Some(&file), &Overrides::default())
+        };
+        assert!(load("").unwrap().trusted_proxies.is_empty());
+        let list = load("trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n").unwrap();
+        // One string of comma-separated entries (as in PROVD_TRUSTED_PROXIES) is the same.
+        let string = load("trusted_proxies = \"127.0.0.1, 10.0.0.0/8\"\n").unwrap();
+        assert_eq!(list.trusted_proxies, string.trusted_proxies);
+        assert_eq!(
+            list.trusted_proxies
+                .client_addr("10.9.9.9".parse().unwrap(), &["192.0.2.5"]),
+            "192.0.2.5".parse::<std::net::IpAddr>().unwrap()
+        );
+        let e = load("trusted_proxies = [\"127.0.0.1\", \"10.0.0/8x\"]\n").unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("10.0.0/8x") && e.contains("trusted_proxies"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod crypto;
+pub mod forwarded;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

@@ -10,6 +10,7 @@ use actix_web::http::StatusCode as HttpStatus;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
+use crate::forwarded::TrustedProxies;
 use crate::protocol::{Call, ProvisionError, Provisioning, Reply};
 use crate::store::{NewAudit, Store};
 use crate::wire::codes::Failure;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Per client address; `None` when the limit is off.
     pub limiter: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    /// Peers whose `X-Forwarded-For` names the client address.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AppState {
@@ -41,6 +44,7 @@ impl AppState {
                 let burst = std::num::NonZeroU32::new(config.rate_limit_burst).unwrap_or(rate);
                 governor::RateLimiter::keyed(governor::Quota::per_minute(rate).allow_burst(burst))
             }),
+            trusted_proxies: config.trusted_proxies.clone(),
         }
     }
 }
@@ -62,6 +66,25 @@ fn fault(client: bool, message: &str) -> HttpResponse {
         HttpStatus::INTERNAL_SERVER_ERROR,
         response::fault(client, message),
     )
+}
+
+/// The address a call comes from: the TCP peer, or behind a trusted proxy the address that
+/// `X-Forwarded-For` gives (see [`TrustedProxies::client_addr`]).
+fn client_ip(state: &AppState, req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if state.trusted_proxies.is_empty() {
+        return Some(peer);
+    }
+    // A header value that is not even text is garbage: the peer, as for any garbage.
+    let forwarded: Option<Vec<&str>> = req
+        .headers()
+        .get_all(actix_web::http::header::X_FORWARDED_FOR)
+        .map(|v| v.to_str().ok())
+        .collect();
+    Some(match forwarded {
+        Some(values) => state.trusted_proxies.client_addr(peer, &values),
+        None => peer.to_canonical(),
+    })
 }
 
 /// One provisioning call from start to audit row.
@@ -157,17 +180,17 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
         }
     };
     let _in_flight = state.metrics.in_flight();
-    let peer = req.peer_addr().map(|a| a.ip());
+    let client = client_ip(&state, &req);
     let mut call = parsed.call.map_err(|e| Failure::from(&e));
     let limited = !matches!(call, Ok(Call::ServerTime))
-        && matches!((&state.limiter, peer), (Some(l), Some(ip)) if l.check_key(&ip).is_err());
+        && matches!((&state.limiter, client), (Some(l), Some(ip)) if l.check_key(&ip).is_err());
     if limited {
         call = Err(Failure {
             status: crate::wire::codes::StatusCode::RateLimited,
             description: "too many provisioning calls from this address; retry later".into(),
         });
     }
-    let client_addr = peer.map(|ip| ip.to_string());
+    let client_addr = client.map(|ip| ip.to_string());
     let st = state.clone();
     let operation = parsed.operation;
     let command = parsed.command;

@@ -349,6 +349,82 @@ fn calls_over_the_rate_limit_are_refused_per_address_and_audited() {
     );
 }
 
+/// The status of a `dsappSRPRegister` with a wrong password sent with `X-Forwarded-For`.
+fn register_forwarded_for(server: &TestServer, forwarded_for: &str) -> String {
+    let (_, body) = server.post_with(
+        &srp_register("testuser", "wrong"),
+        &[("X-Forwarded-For", forwarded_for)],
+    );
+    element(&body, "statusCodeEnum").unwrap().to_owned()
+}
+
+fn audited_client_addrs(server: &TestServer) -> Vec<String> {
+    let audit = cli(&server.db, &["--json", "audit", "list"], None);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
+    let mut addrs: Vec<String> = rows
+        .iter()
+        .map(|r| r["client_addr"].as_str().unwrap().to_owned())
+        .collect();
+    addrs.sort();
+    addrs
+}
+
+#[test]
+fn behind_a_trusted_proxy_x_forwarded_for_is_the_client_address() {
+    let one_call = [
+        ("PROVD_RATE_LIMIT_PER_MINUTE", "1"),
+        ("PROVD_RATE_LIMIT_BURST", "1"),
+    ];
+    // The loopback peer (the test, standing in for a reverse proxy) is trusted: each
+    // forwarded address has its own bucket.
+    let server = TestServer::start_with(
+        seeded(common::Backend::Sqlite, 0),
+        &[
+            one_call[0],
+            one_call[1],
+            ("PROVD_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+        ureq::AgentBuilder::new().build(),
+    );
+    assert_eq!(
+        register_forwarded_for(&server, "192.0.2.1"),
+        "STAT_INVCREDENTIALS"
+    );
+    assert_eq!(
+        register_forwarded_for(&server, "192.0.2.2"),
+        "STAT_INVCREDENTIALS"
+    );
+    assert_eq!(
+        register_forwarded_for(&server, "192.0.2.1"),
+        "STAT_RATE_LIMITED"
+    );
+    // A client cannot escape its bucket by prepending an address of its own choosing.
+    assert_eq!(
+        register_forwarded_for(&server, "198.51.100.7, 192.0.2.2"),
+        "STAT_RATE_LIMITED"
+    );
+    assert_eq!(
+        audited_client_addrs(&server),
+        ["192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.2"]
+    );
+
+    // Nothing trusted (the default): the header is ignored, every call is the peer's.
+    let server = TestServer::start_with(
+        seeded(common::Backend::Sqlite, 0),
+        &one_call,
+        ureq::AgentBuilder::new().build(),
+    );
+    assert_eq!(
+        register_forwarded_for(&server, "192.0.2.1"),
+        "STAT_INVCREDENTIALS"
+    );
+    assert_eq!(
+        register_forwarded_for(&server, "192.0.2.2"),
+        "STAT_RATE_LIMITED"
+    );
+    assert_eq!(audited_client_addrs(&server), ["127.0.0.1", "127.0.0.1"]);
+}
+
 #[test]
 fn sigterm_lets_calls_in_flight_finish_and_exits_cleanly() {
     let mut server = TestServer::start(seeded(common::Backend::Sqlite, 4));

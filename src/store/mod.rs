@@ -135,8 +135,12 @@ impl ManageConnection for Manager {
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection left inside a transaction, or whose transaction manager failed (a
+    /// rollback that did not go through), is dropped instead of returned to the pool: `is_valid`
+    /// would pass it on a live socket, and every later transaction on it would fail. As
+    /// diesel's own r2d2 manager does.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -175,6 +179,11 @@ impl Store {
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(10))
+            // Every checkout runs `is_valid` first: after the database restarts, the pooled
+            // connections to the old server are dropped there and replaced, instead of being
+            // handed out, failing, and returned to fail again (tests/pg_restart.rs). This is
+            // r2d2's default; it is spelled out because recovery depends on it.
+            .test_on_check_out(true)
             .build(Manager { backend, url })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = Store {
@@ -273,4 +282,26 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::connection::{Connection, TransactionManager};
+
+    type Tm = <DbConnection as Connection>::TransactionManager;
+
+    #[test]
+    fn a_connection_left_in_a_transaction_does_not_go_back_to_the_pool() {
+        let manager = Manager {
+            backend: Backend::Sqlite,
+            url: ":memory:".into(),
+        };
+        let mut conn = manager.connect().unwrap();
+        assert!(!manager.has_broken(&mut conn));
+        Tm::begin_transaction(&mut conn).unwrap();
+        assert!(manager.has_broken(&mut conn));
+        Tm::commit_transaction(&mut conn).unwrap();
+        assert!(!manager.has_broken(&mut conn));
+    }
 }

@@ -2,6 +2,8 @@
 //! and, when `PROVD_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL database as well.
 #![allow(dead_code)]
 
+pub mod private_pg;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -71,6 +73,19 @@ impl TestDb {
                     pg: Some((admin, name)),
                 }
             }
+        }
+    }
+
+    /// A database this harness did not create (and will not drop), at `url`; the directory
+    /// for the CLI's working files is still the test's own.
+    pub fn at_url(url: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("provd-test-{}_{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDb {
+            url: url.to_owned(),
+            dir,
+            pg: None,
         }
     }
 
@@ -183,16 +198,36 @@ impl TestServer {
 
     /// POSTs a SOAP body; returns the HTTP status and the response body.
     pub fn post(&self, body: &str) -> (u16, String) {
-        let r = self
+        self.post_with(body, &[])
+    }
+
+    /// POSTs a SOAP body with extra request headers.
+    pub fn post_with(&self, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        self.try_post_with(body, headers)
+            .unwrap_or_else(|e| panic!("POST {}: {e}", self.base))
+    }
+
+    /// POSTs a SOAP body; `Err` when no HTTP answer came (connection failed, timed out).
+    pub fn try_post(&self, body: &str) -> Result<(u16, String), String> {
+        self.try_post_with(body, &[])
+    }
+
+    fn try_post_with(&self, body: &str, headers: &[(&str, &str)]) -> Result<(u16, String), String> {
+        let mut request = self
             .agent
             .post(&self.base)
-            .set("Content-Type", "text/xml; charset=utf-8")
-            .send_string(body);
-        match r {
-            Ok(resp) => (resp.status(), resp.into_string().unwrap()),
-            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
-            Err(e) => panic!("POST {}: {e}", self.base),
+            .set("Content-Type", "text/xml; charset=utf-8");
+        for (name, value) in headers {
+            request = request.set(name, value);
         }
+        let (status, resp) = match request.send_string(body) {
+            Ok(resp) => (resp.status(), resp),
+            Err(ureq::Error::Status(code, resp)) => (code, resp),
+            Err(e) => return Err(e.to_string()),
+        };
+        resp.into_string()
+            .map(|text| (status, text))
+            .map_err(|e| e.to_string())
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
@@ -246,7 +281,11 @@ impl Drop for TestServer {
 /// The standard seed: user `testuser` in `master` with password `1.Password` (OneSpan's
 /// sample), user `second` with `2.Password`, and `authenticators` free authenticators.
 pub fn seeded(backend: Backend, authenticators: u32) -> TestDb {
-    let db = TestDb::new(backend);
+    seed(TestDb::new(backend), authenticators)
+}
+
+/// The standard seed (see [`seeded`]) written into `db`.
+pub fn seed(db: TestDb, authenticators: u32) -> TestDb {
     cli(
         &db,
         &["user", "add", "--user", "testuser", "--password-stdin"],
