@@ -282,14 +282,26 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
             } else {
                 out.one(&a);
                 if !devices.is_empty() {
-                    out.list(&devices, &["seq", "type", "status", "description"], |d| {
-                        vec![
-                            format!("{:02}", d.sequence_no),
-                            d.device_type.to_string(),
-                            d.status.clone(),
-                            opt(&d.description),
-                        ]
-                    });
+                    out.list(
+                        &devices,
+                        &["seq", "type", "device id", "status", "activated", "description"],
+                        |d| {
+                            vec![
+                                format!("{:02}", d.sequence_no),
+                                crate::protocol::mdl::DeviceType::from_code(
+                                    u8::try_from(d.device_type).unwrap_or(u8::MAX),
+                                )
+                                .map_or_else(
+                                    || d.device_type.to_string(),
+                                    |t| format!("{} ({})", d.device_type, t.name()),
+                                ),
+                                opt(&d.device_id),
+                                d.status.clone(),
+                                d.activated_at.map_or_else(String::new, |t| t.to_string()),
+                                opt(&d.description),
+                            ]
+                        },
+                    );
                 }
             }
         }
