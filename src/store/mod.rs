@@ -5,6 +5,7 @@
 mod audit;
 mod authenticators;
 mod devices;
+mod outbox;
 mod registrations;
 pub mod schema;
 mod users;
@@ -28,6 +29,10 @@ pub use authenticators::{
     Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS, DEFAULT_TYPE,
 };
 pub use devices::DeviceInstance;
+// For the commands that queue mail inside their own transaction.
+#[allow(unused_imports)]
+pub(crate) use outbox::enqueue_mail;
+pub use outbox::{is_mail_address, ClaimedMail, MailStatus, OutboxEntry, OutgoingMail};
 pub use registrations::{
     Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus,
 };
