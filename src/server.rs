@@ -26,6 +26,9 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Per client address; `None` when the limit is off.
     pub limiter: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    /// Wakes the e-mail delivery worker; poke it after committing a transaction that queued
+    /// mail. A no-op when `smtp_url` is unset (`mail.is_enabled()` is false).
+    pub mail: crate::delivery::MailNotifier,
 }
 
 impl AppState {
@@ -41,6 +44,7 @@ impl AppState {
                 let burst = std::num::NonZeroU32::new(config.rate_limit_burst).unwrap_or(rate);
                 governor::RateLimiter::keyed(governor::Quota::per_minute(rate).allow_burst(burst))
             }),
+            mail: crate::delivery::MailNotifier::for_config(config),
         }
     }
 }
@@ -268,7 +272,13 @@ pub struct Listener {
 
 /// Binds, announces the bound address on standard output (`provd listening on http://ADDR`,
 /// or `https://`), and serves until SIGINT or SIGTERM, letting in-flight requests finish.
-pub async fn serve(state: AppState, listener: Listener) -> anyhow::Result<()> {
+/// With `delivery`, the e-mail worker runs alongside and stops after the server (finishing
+/// the message it is sending).
+pub async fn serve(
+    state: AppState,
+    listener: Listener,
+    delivery: Option<crate::delivery::Delivery>,
+) -> anyhow::Result<()> {
     let Listener {
         address: listen,
         max_body_bytes,
@@ -314,6 +324,13 @@ pub async fn serve(state: AppState, listener: Listener) -> anyhow::Result<()> {
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    server.run().await?;
+    let (stop_mail, stop_rx) = tokio::sync::watch::channel(false);
+    let mailer = delivery.map(|d| actix_web::rt::spawn(d.run(stop_rx)));
+    let served = server.run().await;
+    let _ = stop_mail.send(true);
+    if let Some(worker) = mailer {
+        let _ = worker.await;
+    }
+    served?;
     Ok(())
 }
