@@ -179,7 +179,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ClaimedMail>, StoreError> {
         // A read first: an idle outbox costs no write transaction.
-        let candidates: Vec<i64> = {
+        let mut candidates: Vec<i64> = {
             let mut conn = self.conn()?;
             due_rows!(now)
                 .order((outbox::next_attempt_at, outbox::id))
@@ -190,6 +190,8 @@ impl Store {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
+        // Rows are locked in id order by every claimer, so that two claims never deadlock.
+        candidates.sort_unstable();
         self.write_tx(|c| {
             let mut claimed = Vec::new();
             for id in candidates {
