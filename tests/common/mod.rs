@@ -2,6 +2,10 @@
 //! and, when `PROVD_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL database as well.
 #![allow(dead_code)]
 
+pub mod smtp;
+#[allow(unused_imports)]
+pub use smtp::SmtpSink;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
