@@ -79,6 +79,10 @@ fn outbox_test_is_delivered_through_smtp() {
         let table = cli(&server.db, &["outbox", "list"], None);
         assert!(table.contains(TO) && table.contains("sent"), "{table}");
         assert!(!table.contains("If you read this"));
+        // SIGTERM stops the worker with the server.
+        let mut server = server;
+        server.signal("TERM");
+        assert_eq!(server.wait_exit(), Some(0), "{backend:?}");
     }
 }
 
