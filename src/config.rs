@@ -14,6 +14,9 @@ use crate::forwarded::TrustedProxies;
 use crate::protocol::Policy;
 use crate::store::Backend;
 
+/// The SMTP timeout, per command.
+pub const SMTP_TIMEOUT_SECS: u64 = 30;
+
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
@@ -62,6 +65,21 @@ pub struct Config {
     /// Threads for database and protocol work (each Argon2 check holds 19 MiB while it
     /// runs); 0 means twice the pool size.
     pub blocking_threads: usize,
+    /// The SMTP server that delivers e-mail (`smtp://host:25`, `smtp://host:587?tls=required`,
+    /// `smtps://host:465`; `user:password@` allowed). Unset: no e-mail is sent.
+    pub smtp_url: Option<String>,
+    /// The `From` of every message.
+    pub mail_from: String,
+    /// Attempts at one message before it is marked failed.
+    pub mail_max_attempts: i32,
+    /// The wait after a first failed attempt; it doubles with each further failure, up to an
+    /// hour.
+    pub mail_retry_base_secs: u64,
+    /// Seconds between scans of the outbox (new mail of this instance is sent at once).
+    pub mail_poll_secs: u64,
+    /// How long a message being sent is reserved for its sender; the messages of an instance
+    /// that died are sent again after this.
+    pub mail_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -87,6 +105,12 @@ impl Default for Config {
             tls_cert_file: None,
             tls_key_file: None,
             blocking_threads: 0,
+            smtp_url: None,
+            mail_from: "provd <provd@localhost>".into(),
+            mail_max_attempts: 8,
+            mail_retry_base_secs: 30,
+            mail_poll_secs: 10,
+            mail_lease_secs: 300,
         }
     }
 }
@@ -101,6 +125,8 @@ impl std::fmt::Debug for Config {
             .field("pool_size", &self.pool_size)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from)
             .finish_non_exhaustive()
     }
 }
@@ -156,7 +182,53 @@ impl Config {
         if config.ephemeral_lifetime_secs < 1 || config.registration_lifetime_secs < 1 {
             bail!("ephemeral_lifetime_secs and registration_lifetime_secs must be at least 1");
         }
+        config.check_mail()?;
         Ok(config)
+    }
+
+    /// Whether e-mail is delivered: `smtp_url` is set.
+    pub fn email_enabled(&self) -> bool {
+        self.smtp_url.is_some()
+    }
+
+    /// The SMTP transport for `smtp_url` (`None` when unset). Errors never quote the URL,
+    /// which may hold a password.
+    pub fn smtp_transport(&self) -> Result<Option<lettre::SmtpTransport>> {
+        let Some(url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+            bail!("smtp_url (PROVD_SMTP_URL) must start with smtp:// or smtps://");
+        }
+        let builder = lettre::SmtpTransport::from_url(url)
+            .map_err(|e| anyhow::anyhow!("smtp_url (PROVD_SMTP_URL) is invalid: {e}"))?;
+        Ok(Some(
+            builder
+                .timeout(Some(std::time::Duration::from_secs(SMTP_TIMEOUT_SECS)))
+                .build(),
+        ))
+    }
+
+    /// `mail_from` as a mailbox.
+    pub fn mail_from(&self) -> Result<lettre::message::Mailbox> {
+        self.mail_from.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "mail_from (PROVD_MAIL_FROM) {:?} is not an e-mail address: {e}",
+                self.mail_from
+            )
+        })
+    }
+
+    fn check_mail(&self) -> Result<()> {
+        self.smtp_transport()?;
+        self.mail_from()?;
+        if self.mail_max_attempts < 1 {
+            bail!("mail_max_attempts must be at least 1");
+        }
+        if self.mail_retry_base_secs < 1 || self.mail_poll_secs < 1 || self.mail_lease_secs < 1 {
+            bail!("mail_retry_base_secs, mail_poll_secs and mail_lease_secs must be at least 1");
+        }
+        Ok(())
     }
 
     pub fn policy(&self) -> Policy {
@@ -165,7 +237,7 @@ impl Config {
             registration_lifetime_secs: self.registration_lifetime_secs,
             ephemeral_lifetime_secs: self.ephemeral_lifetime_secs,
             max_activation_failures: self.max_activation_failures,
-            email_delivery: false,
+            email_delivery: self.email_enabled(),
         }
     }
 
@@ -269,6 +341,41 @@ mod tests {
 #[cfg(test)]
 mod file_tests {
     use super::*;
+
+    #[test]
+    fn mail_settings_are_checked_at_load() {
+        let dir = std::env::temp_dir().join(format!("provd-cfgmail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("provd.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(Some(&file), &Overrides::default()).map_err(|e| format!("{e:#}"))
+        };
+        let c = load("").unwrap();
+        assert!(!c.email_enabled());
+        assert!(c.smtp_transport().unwrap().is_none());
+        assert_eq!(c.mail_from().unwrap().email.to_string(), "provd@localhost");
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://u:p%40ss@mail.example.test:587?tls=required",
+            "smtp://mail.example.test?tls=opportunistic",
+            "smtps://mail.example.test",
+        ] {
+            let c = load(&format!("smtp_url = \"{url}\"\n")).unwrap();
+            assert!(c.email_enabled(), "{url}");
+        }
+        let e = load("smtp_url = \"http://u:hunter2@x\"\n").unwrap_err();
+        assert!(e.contains("smtp_url") && !e.contains("hunter2"), "{e}");
+        let e = load("smtp_url = \"smtp://u:hunter2@x?tls=sometimes\"\n").unwrap_err();
+        assert!(e.contains("smtp_url") && !e.contains("hunter2"), "{e}");
+        let e = load("mail_from = \"not an address\"\n").unwrap_err();
+        assert!(e.contains("mail_from"), "{e}");
+        assert!(load("mail_max_attempts = 0\n").is_err());
+        assert!(load("mail_poll_secs = 0\n").is_err());
+        let c = load("smtp_url = \"smtp://u:hunter2@x:25\"\n").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_config_file_is_read_and_flags_override_it() {

@@ -5,12 +5,14 @@
 //! * [`protocol`]: what the commands do (DSAPP-SRP registration, server time, ...); never XML.
 //! * [`store`]: diesel over SQLite or PostgreSQL; never seen by the SOAP layer.
 //! * [`server`]: actix-web, the HTTP endpoint; [`cli`]: the `provd` command line.
+//! * [`delivery`]: the worker that sends the outbox's e-mail through SMTP.
 
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod forwarded;
+pub mod delivery;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

@@ -1,17 +1,24 @@
 //! Prometheus metrics, served at `GET /metrics`: requests by command and status, latency
-//! histograms by command, SOAP faults by kind. Labels are command and status names only,
+//! histograms by command, SOAP faults by kind, e-mail sent and failed. Labels are command and status names only,
 //! never a value from a request.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
+/// Cheap to clone: clones share the same metrics.
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
     faults: IntCounterVec,
     in_flight: IntGauge,
+    mail_sent: IntCounter,
+    mail_failed: IntCounter,
+    mail_given_up: IntCounter,
+    mail_queued: IntGauge,
 }
 
 /// Counts one provisioning call as in flight until dropped.
@@ -55,11 +62,32 @@ impl Metrics {
             "Provisioning calls being processed now.",
         )
         .expect("valid metric");
+        let mail_sent = IntCounter::new("provd_mail_sent_total", "E-mail messages sent.")
+            .expect("valid metric");
+        let mail_failed = IntCounter::new(
+            "provd_mail_failed_total",
+            "Failed attempts at sending an e-mail message (each is retried until the last).",
+        )
+        .expect("valid metric");
+        let mail_given_up = IntCounter::new(
+            "provd_mail_given_up_total",
+            "E-mail messages marked failed: attempts exhausted, or undeliverable.",
+        )
+        .expect("valid metric");
+        let mail_queued = IntGauge::new(
+            "provd_mail_queued",
+            "E-mail messages waiting in the outbox (all instances), as of the last scan.",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(faults.clone()),
             Box::new(in_flight.clone()),
+            Box::new(mail_sent.clone()),
+            Box::new(mail_failed.clone()),
+            Box::new(mail_given_up.clone()),
+            Box::new(mail_queued.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -69,7 +97,27 @@ impl Metrics {
             latency,
             faults,
             in_flight,
+            mail_sent,
+            mail_failed,
+            mail_given_up,
+            mail_queued,
         }
+    }
+
+    pub fn mail_sent(&self) {
+        self.mail_sent.inc();
+    }
+
+    /// One failed attempt; `given_up` when the message will not be tried again.
+    pub fn mail_failed(&self, given_up: bool) {
+        self.mail_failed.inc();
+        if given_up {
+            self.mail_given_up.inc();
+        }
+    }
+
+    pub fn mail_queued(&self, n: i64) {
+        self.mail_queued.set(n);
     }
 
     /// Marks a call in flight for as long as the returned guard lives.
@@ -113,7 +161,12 @@ mod tests {
         m.call("dsappSRPRegister", "STAT_INVCREDENTIALS", 0.02);
         m.call("dsappSRPRegister", "STAT_INVCREDENTIALS", 0.03);
         m.fault("malformed");
+        m.clone().mail_sent();
+        m.mail_failed(true);
         let text = m.render();
+        assert!(text.contains("provd_mail_sent_total 1"));
+        assert!(text.contains("provd_mail_failed_total 1"));
+        assert!(text.contains("provd_mail_given_up_total 1"));
         assert!(text.contains(
             r#"provd_requests_total{command="dsappSRPRegister",status="STAT_INVCREDENTIALS"} 2"#
         ));

@@ -29,12 +29,18 @@ pub struct AppState {
     pub limiter: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
     /// Peers whose `X-Forwarded-For` names the client address.
     pub trusted_proxies: TrustedProxies,
+    /// Wakes the e-mail delivery worker; poke it after committing a transaction that queued
+    /// mail. A no-op when `smtp_url` is unset (`mail.is_enabled()` is false).
+    pub mail: crate::delivery::MailNotifier,
 }
 
 impl AppState {
     pub fn new(store: Store, config: &Config) -> Self {
+        let mail = crate::delivery::MailNotifier::for_config(config);
+        let wake = mail.clone();
         AppState {
-            provisioning: Provisioning::new(store, config.policy()),
+            provisioning: Provisioning::new(store, config.policy())
+                .with_mail_notifier(std::sync::Arc::new(move || wake.notify())),
             public_url: config.public_url.clone(),
             audit_server_time: config.audit_server_time,
             limits: Limits::default(),
@@ -45,6 +51,7 @@ impl AppState {
                 governor::RateLimiter::keyed(governor::Quota::per_minute(rate).allow_burst(burst))
             }),
             trusted_proxies: config.trusted_proxies.clone(),
+            mail,
         }
     }
 }
@@ -291,7 +298,13 @@ pub struct Listener {
 
 /// Binds, announces the bound address on standard output (`provd listening on http://ADDR`,
 /// or `https://`), and serves until SIGINT or SIGTERM, letting in-flight requests finish.
-pub async fn serve(state: AppState, listener: Listener) -> anyhow::Result<()> {
+/// With `delivery`, the e-mail worker runs alongside and stops after the server (finishing
+/// the message it is sending).
+pub async fn serve(
+    state: AppState,
+    listener: Listener,
+    delivery: Option<crate::delivery::Delivery>,
+) -> anyhow::Result<()> {
     let Listener {
         address: listen,
         max_body_bytes,
@@ -337,6 +350,13 @@ pub async fn serve(state: AppState, listener: Listener) -> anyhow::Result<()> {
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    server.run().await?;
+    let (stop_mail, stop_rx) = tokio::sync::watch::channel(false);
+    let mailer = delivery.map(|d| actix_web::rt::spawn(d.run(stop_rx)));
+    let served = server.run().await;
+    let _ = stop_mail.send(true);
+    if let Some(worker) = mailer {
+        let _ = worker.await;
+    }
+    served?;
     Ok(())
 }

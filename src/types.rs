@@ -195,6 +195,9 @@ impl EmailAddress {
         {
             return Err(ParseError::Format("not an e-mail address (local@domain)"));
         }
+        // What the mailer will accept when the message is built.
+        raw.parse::<lettre::Address>()
+            .map_err(|_| ParseError::Format("not an e-mail address (local@domain)"))?;
         Ok(Self(raw.to_owned()))
     }
     pub fn as_str(&self) -> &str {

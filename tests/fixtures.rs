@@ -35,6 +35,26 @@ fn mask(xml: &str) -> String {
             r"<serialNumber>VDS\d{7}</serialNumber>",
             "<serialNumber>{SERIAL_NUMBER}</serialNumber>",
         ),
+        // provisioningExecute results. Activation data protected by a password (REGISTER's
+        // code, MDL_REGISTER's Activation Message 1) is salt | IV | C | MAC: 16 + 16 bytes,
+        // whole AES blocks, 32 bytes of MAC, uppercase hex, so a multiple of 32 hex
+        // characters, at least 5 blocks' worth.
+        (
+            r#"<value xsi:type="xsd:string">(?:[0-9A-F]{32}){5,}</value><attributeID>PROVFLD_ACTIVATION_CODE</attributeID>"#,
+            r#"<value xsi:type="xsd:string">{ACTIVATION_CODE}</value><attributeID>PROVFLD_ACTIVATION_CODE</attributeID>"#,
+        ),
+        (
+            r#"<value xsi:type="xsd:string">(?:[0-9A-F]{32}){5,}</value><attributeID>PROVFLD_ACTIVATION_MESSAGE</attributeID>"#,
+            r#"<value xsi:type="xsd:string">{ACTIVATION_MESSAGE}</value><attributeID>PROVFLD_ACTIVATION_MESSAGE</attributeID>"#,
+        ),
+        (
+            r#"<value xsi:type="xsd:string">[A-Za-z0-9]{8}</value><attributeID>PROVFLD_REGISTRATIONID</attributeID>"#,
+            r#"<value xsi:type="xsd:string">{REGISTRATION_ID}</value><attributeID>PROVFLD_REGISTRATIONID</attributeID>"#,
+        ),
+        (
+            r#"<value xsi:type="xsd:string">[A-HJ-NP-Z2-9]{9}</value><attributeID>PROVFLD_ACTIVATION_PASSWORD</attributeID>"#,
+            r#"<value xsi:type="xsd:string">{ACTIVATION_PASSWORD}</value><attributeID>PROVFLD_ACTIVATION_PASSWORD</attributeID>"#,
+        ),
     ];
     let mut out = xml.to_owned();
     for (pattern, replacement) in rules {
@@ -60,7 +80,7 @@ fn replay(backend: Backend) {
         .filter(|p| p.to_string_lossy().ends_with(".request.xml"))
         .collect();
     requests.sort();
-    assert!(requests.len() >= 18, "fixtures missing: {}", requests.len());
+    assert!(requests.len() >= 46, "fixtures missing: {}", requests.len());
     let mut failures = Vec::new();
     for req in &requests {
         let name = req
@@ -107,4 +127,25 @@ fn masks_only_well_formed_values() {
     assert!(mask("<registrationID>abc</registrationID>").contains("abc"));
     assert!(mask("<activationPassword>ABCDEFGH1</activationPassword>").contains("ABCDEFGH1"));
     assert!(mask("<serialNumber>VDS123</serialNumber>").contains("VDS123"));
+    let attr = |value: &str, id: &str| {
+        format!(
+            r#"<value xsi:type="xsd:string">{value}</value><attributeID>PROVFLD_{id}</attributeID>"#
+        )
+    };
+    let blocks = |n: usize| "0123456789ABCDEF0123456789ABCDEF".repeat(n);
+    assert!(mask(&attr(&blocks(5), "ACTIVATION_CODE")).contains("{ACTIVATION_CODE}"));
+    assert!(mask(&attr(&blocks(4), "ACTIVATION_CODE")).contains(&blocks(4)));
+    let odd = format!("{}0", blocks(5));
+    assert!(mask(&attr(&odd, "ACTIVATION_CODE")).contains(&odd));
+    let lower = blocks(5).to_lowercase();
+    assert!(mask(&attr(&lower, "ACTIVATION_CODE")).contains(&lower));
+    assert!(mask(&attr(&blocks(6), "ACTIVATION_MESSAGE")).contains("{ACTIVATION_MESSAGE}"));
+    let short = &blocks(6)[..190];
+    assert!(mask(&attr(short, "ACTIVATION_MESSAGE")).contains(short));
+    assert!(mask(&attr("aB3dE6gH", "REGISTRATIONID")).contains("{REGISTRATION_ID}"));
+    assert!(mask(&attr("aB3dE6g", "REGISTRATIONID")).contains("aB3dE6g"));
+    assert!(mask(&attr("aB3dE6g_", "REGISTRATIONID")).contains("aB3dE6g_"));
+    assert!(mask(&attr("ABCDEFGH2", "ACTIVATION_PASSWORD")).contains("{ACTIVATION_PASSWORD}"));
+    assert!(mask(&attr("ABCDEFGH1", "ACTIVATION_PASSWORD")).contains("ABCDEFGH1"));
+    assert!(mask(&attr("ABCDEFGH", "ACTIVATION_PASSWORD")).contains("ABCDEFGH"));
 }

@@ -1,6 +1,7 @@
 //! The `provd` command line: the server, migrations, and the admin commands for the store.
 
 mod authenticator;
+mod outbox;
 mod output;
 mod user;
 
@@ -60,6 +61,9 @@ pub enum Command {
     /// Read the audit trail of provisioning calls.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Inspect the e-mail outbox; queue a test message.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,7 +187,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve { .. } => {
             let store = open_store(&config)?;
             tracing::info!(database = %redact_url(&config.database_url), backend = ?store.backend(), "store ready");
-            let state = crate::server::AppState::new(store, &config);
+            let state = crate::server::AppState::new(store.clone(), &config);
+            let delivery =
+                crate::delivery::Delivery::new(store, &config, &state.mail, state.metrics.clone())?;
             let blocking = match config.blocking_threads {
                 0 => 2 * config.pool_size as usize,
                 n => n,
@@ -196,7 +202,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 blocking_threads: blocking.div_ceil(workers),
                 tls: config.tls()?,
             };
-            actix_web::rt::System::new().block_on(crate::server::serve(state, listener))
+            actix_web::rt::System::new().block_on(crate::server::serve(state, listener, delivery))
         }
         Command::Migrate => {
             let key = config.master_key()?;
@@ -209,6 +215,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::User(c) => user::run(c, &open_store(&config)?, &out),
         Command::Authenticator(c) => authenticator::run(c, &open_store(&config)?, &out),
+        Command::Outbox(c) => outbox::run(c, &open_store(&config)?, &config, &out),
         Command::Registration(RegistrationCommand::List { status }) => {
             use crate::store::RegistrationStatus as S;
             let status = status.map(|s| match s.as_str() {

@@ -5,7 +5,7 @@
 mod audit;
 mod authenticators;
 mod devices;
-pub(crate) mod outbox;
+mod outbox;
 mod registrations;
 pub mod schema;
 mod users;
@@ -30,7 +30,10 @@ pub use authenticators::{
     DEFAULT_TYPE,
 };
 pub use devices::{Added, DeviceInstance, MdlLicense, NewInstance, PendingInstance};
-pub use outbox::OutgoingMail;
+// For the commands that queue mail inside their own transaction.
+#[allow(unused_imports)]
+pub(crate) use outbox::enqueue_mail;
+pub use outbox::{is_mail_address, ClaimedMail, MailStatus, OutboxEntry, OutgoingMail};
 pub use registrations::{
     Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus,
 };

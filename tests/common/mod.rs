@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod private_pg;
+pub mod smtp;
+#[allow(unused_imports)]
+pub use smtp::SmtpSink;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
