@@ -168,7 +168,7 @@ impl Client {
             .agent
             .post(&self.url)
             .set("Content-Type", "text/xml; charset=utf-8")
-            .send_string(&body)
+            .send_string(body)
         {
             Ok(r) => r
                 .into_string()

@@ -7,6 +7,9 @@ use common::{backends, cli, seeded, TestServer};
 use provd::client::{Client, ClientError};
 use provd::wire::{AttributeId as A, Command};
 
+/// Attributes sent, the status expected, and a text its description must contain.
+type Case<'a> = (&'a [(A, &'a str)], &'a str, &'a str);
+
 fn status_of(e: &ClientError) -> (&str, &str) {
     match e {
         ClientError::Failed {
@@ -204,7 +207,7 @@ fn refusals_name_what_is_wrong() {
     for backend in backends() {
         let server = TestServer::start(seeded(backend, 0));
         let client = Client::new(&server.base);
-        let cases: &[(&[(A, &str)], &str, &str)] = &[
+        let cases: &[Case] = &[
             (
                 &[(A::UserId, "testuser"), (A::StaticPassword, "1.Password")],
                 "STAT_NO_FREE_AUTHENTICATOR",

@@ -75,6 +75,15 @@ pub struct PendingInstance {
     pub am2_nonce: Vec<u8>,
 }
 
+/// serial, sequence, device id, sealed key, AM2 nonce.
+type InstanceRow = (
+    String,
+    i32,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
+
 /// Instances that count against a license: all but revoked ones.
 const LIVE: [&str; 2] = [INSTANCE_PENDING, INSTANCE_ACTIVE];
 pub const INSTANCE_PENDING: &str = "pending";
@@ -251,13 +260,7 @@ impl Store {
         registration: &RegistrationId,
     ) -> Result<Option<PendingInstance>, StoreError> {
         let mut conn = self.conn()?;
-        let row: Option<(
-            String,
-            i32,
-            Option<String>,
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-        )> = device_instances::table
+        let row: Option<InstanceRow> = device_instances::table
             .filter(device_instances::registration_id.eq(registration.as_str()))
             .filter(device_instances::status.eq(INSTANCE_PENDING))
             .select((
