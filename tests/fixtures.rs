@@ -35,10 +35,14 @@ fn mask(xml: &str) -> String {
             r"<serialNumber>VDS\d{7}</serialNumber>",
             "<serialNumber>{SERIAL_NUMBER}</serialNumber>",
         ),
-        // provisioningExecute results. Activation data protected by a password (REGISTER's
-        // code, MDL_REGISTER's Activation Message 1) is salt | IV | C | MAC: 16 + 16 bytes,
-        // whole AES blocks, 32 bytes of MAC, uppercase hex, so a multiple of 32 hex
-        // characters, at least 5 blocks' worth.
+        // provisioningExecute results. The seed's serial numbers are random.
+        (
+            r#"<value xsi:type="xsd:string">VDS\d{7}</value><attributeID>PROVFLD_SERIAL_NO</attributeID>"#,
+            r#"<value xsi:type="xsd:string">{SERIAL_NUMBER}</value><attributeID>PROVFLD_SERIAL_NO</attributeID>"#,
+        ),
+        // Activation data protected by a password (REGISTER's code, MDL_REGISTER's Activation
+        // Message 1) is salt | IV | C | MAC: 16 + 16 bytes, whole AES blocks, 32 bytes of MAC,
+        // in uppercase hex, so a multiple of 32 hex characters, at least 5 blocks' worth.
         (
             r#"<value xsi:type="xsd:string">(?:[0-9A-F]{32}){5,}</value><attributeID>PROVFLD_ACTIVATION_CODE</attributeID>"#,
             r#"<value xsi:type="xsd:string">{ACTIVATION_CODE}</value><attributeID>PROVFLD_ACTIVATION_CODE</attributeID>"#,
@@ -132,6 +136,8 @@ fn masks_only_well_formed_values() {
             r#"<value xsi:type="xsd:string">{value}</value><attributeID>PROVFLD_{id}</attributeID>"#
         )
     };
+    assert!(mask(&attr("VDS0426475", "SERIAL_NO")).contains("{SERIAL_NUMBER}"));
+    assert!(mask(&attr("VDS042647", "SERIAL_NO")).contains("VDS042647"));
     let blocks = |n: usize| "0123456789ABCDEF0123456789ABCDEF".repeat(n);
     assert!(mask(&attr(&blocks(5), "ACTIVATION_CODE")).contains("{ACTIVATION_CODE}"));
     assert!(mask(&attr(&blocks(4), "ACTIVATION_CODE")).contains(&blocks(4)));
