@@ -218,9 +218,9 @@ impl HexValue {
         if raw.len() % 2 != 0 {
             return Err(ParseError::Format("hex value must have an even length"));
         }
-        hex::decode(raw)
-            .map(Self)
-            .map_err(|_| ParseError::Format("hex value must contain only 0-9 and A-F"))
+        hex::decode(raw).map(Self).map_err(|_| {
+            ParseError::Format("hex value must contain only 0-9 and A-F (either case)")
+        })
     }
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
         Self(bytes)

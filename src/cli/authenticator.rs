@@ -284,7 +284,14 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
                 if !devices.is_empty() {
                     out.list(
                         &devices,
-                        &["seq", "type", "device id", "status", "activated", "description"],
+                        &[
+                            "seq",
+                            "type",
+                            "device id",
+                            "status",
+                            "activated",
+                            "description",
+                        ],
                         |d| {
                             vec![
                                 format!("{:02}", d.sequence_no),

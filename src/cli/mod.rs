@@ -77,6 +77,57 @@ pub enum RegistrationCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
+    /// PROVISIONCMD_REGISTER then PROVISIONCMD_ACTIVATE with the first OTP (online), as an app
+    /// given the static password does.
+    Register {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        domain: Option<String>,
+        /// Ask for offline activation data (activates at once; no ACTIVATE call).
+        #[arg(long)]
+        offline: bool,
+        /// The user's static password.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// PROVISIONCMD_DSAPPREGISTER, the ECDH key exchange and PROVISIONCMD_DSAPPACTIVATE.
+    Dsapp {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        user: String,
+        /// DSAPP protocol version, 1 or 2.
+        #[arg(long, default_value_t = 2)]
+        version: u32,
+        /// Activate with a derivation code instead of an OTP.
+        #[arg(long)]
+        derivation_code: bool,
+        /// The user's static password.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Multi-device licensing: MDL_REGISTER, MDL_ADD_DEVICE (device code from Activation
+    /// Message 1) and MDL_ACTIVATE (signature over Activation Message 2).
+    Mdl {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        user: String,
+        /// Device type code (PROVFLD_DEVICE_TYPE), e.g. 3 iOS, 7 Android.
+        #[arg(long, default_value = "7")]
+        device_type: String,
+        /// The device's 32-bit identifier.
+        #[arg(long, default_value_t = 1)]
+        device_id: u32,
+        #[arg(long)]
+        description: Option<String>,
+        /// The user's static password.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
     /// Complete a DSAPP-SRP online activation: key exchange, activation data, OTP.
     Activate {
         /// The server's SOAP endpoint, e.g. http://127.0.0.1:8888/
@@ -181,6 +232,84 @@ pub fn run(cli: Cli) -> Result<()> {
                 "user_id": done.user_id,
                 "domain": done.domain,
                 "status": "activated",
+            }));
+            Ok(())
+        }
+        Command::Client(ClientCommand::Register {
+            url,
+            user,
+            domain,
+            offline,
+            password,
+        }) => {
+            let Some(pw) = password.read()? else {
+                bail!("give the static password with --password-stdin (or --password)");
+            };
+            let client = crate::client::Client::new(&url);
+            let reg =
+                client.register_standard(&user, domain.as_deref(), &pw, None, None, offline)?;
+            if !offline {
+                client.activate_standard(&user, domain.as_deref(), &reg.key)?;
+            }
+            out.one(&serde_json::json!({
+                "serial_no": reg.serial_no,
+                "user_id": reg.user_id,
+                "domain": reg.domain,
+                "event_reactivation_counter": reg.event_reactivation_counter,
+                "status": "activated",
+            }));
+            Ok(())
+        }
+        Command::Client(ClientCommand::Dsapp {
+            url,
+            user,
+            version,
+            derivation_code,
+            password,
+        }) => {
+            let Some(pw) = password.read()? else {
+                bail!("give the static password with --password-stdin (or --password)");
+            };
+            let client = crate::client::Client::new(&url);
+            let (id, activation_password) = client.dsapp_register(&user, &pw, version)?;
+            let proof = if derivation_code {
+                crate::client::DsappProof::DerivationCode
+            } else {
+                crate::client::DsappProof::Otp
+            };
+            let done = client.dsapp_activate(&id, &activation_password, version, proof)?;
+            out.one(&serde_json::json!({
+                "registration_id": id,
+                "serial_no": done.serial_no,
+                "user_id": done.user_id,
+                "domain": done.domain,
+                "status": "activated",
+            }));
+            Ok(())
+        }
+        Command::Client(ClientCommand::Mdl {
+            url,
+            user,
+            device_type,
+            device_id,
+            description,
+            password,
+        }) => {
+            let Some(pw) = password.read()? else {
+                bail!("give the static password with --password-stdin (or --password)");
+            };
+            let device_type = crate::protocol::mdl::DeviceType::parse(&device_type)?;
+            let client = crate::client::Client::new(&url);
+            let reg = client.mdl_register(&user, &pw, None)?;
+            let am2 =
+                client.mdl_add_device(&reg, device_type, device_id, description.as_deref())?;
+            client.mdl_activate(&reg, &am2, false)?;
+            out.one(&serde_json::json!({
+                "registration_id": reg.registration_id,
+                "serial_no": reg.am1.serial,
+                "sequence_no": am2.sequence,
+                "device_id": device_id,
+                "status": "active",
             }));
             Ok(())
         }

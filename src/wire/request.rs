@@ -337,10 +337,7 @@ fn decode_command(command: Command, attrs: &AttributeSet) -> Result<Call, Reques
                     })
                 }
                 (Some(sig), None) => {
-                    mdl::check_signature_format(&sig).map_err(|e| RequestError::BadValue {
-                        id: A::Signature,
-                        reason: e.to_string(),
-                    })?;
+                    mdl::check_signature_format(&sig).map_err(|e| bad_value(A::Signature, e))?;
                     mdl_commands::Confirmation::Signature(sig)
                 }
                 (None, Some(otp)) => mdl_commands::Confirmation::Otp(otp),
@@ -392,10 +389,17 @@ fn required<T, E: std::fmt::Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, RequestError> {
     let raw = present(attrs, id).ok_or(RequestError::Missing(id))?;
-    parse(raw).map_err(|e| RequestError::BadValue {
-        id,
-        reason: e.to_string(),
-    })
+    parse(raw).map_err(|e| bad_value(id, e))
+}
+
+/// A parse error as the error stack shows it: the attribute named once.
+fn bad_value(id: AttributeId, e: impl std::fmt::Display) -> RequestError {
+    let text = e.to_string();
+    let reason = text
+        .strip_prefix(id.name())
+        .map(|r| r.trim_start_matches([':', ' ']).to_owned())
+        .unwrap_or(text);
+    RequestError::BadValue { id, reason }
 }
 
 fn optional<T, E: std::fmt::Display>(
@@ -404,12 +408,7 @@ fn optional<T, E: std::fmt::Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<Option<T>, RequestError> {
     present(attrs, id)
-        .map(|raw| {
-            parse(raw).map_err(|e| RequestError::BadValue {
-                id,
-                reason: e.to_string(),
-            })
-        })
+        .map(|raw| parse(raw).map_err(|e| bad_value(id, e)))
         .transpose()
 }
 
