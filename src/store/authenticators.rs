@@ -326,7 +326,14 @@ pub(super) fn authenticator_for_user(
             .limit(8)
             .load(conn)?;
         if candidates.is_empty() {
-            return Ok(None);
+            // A concurrent registration of the same user may have claimed the last free one
+            // while this transaction waited on its row: then that one is the user's.
+            return authenticators::table
+                .filter(authenticators::user_pk.eq(user_pk))
+                .order(authenticators::serial_no)
+                .select(authenticators::serial_no)
+                .first(conn)
+                .optional();
         }
         for serial in candidates {
             if try_claim(conn, &serial, user_pk)? {
