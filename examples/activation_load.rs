@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use provd::client::Client;
+use provd::client::{Client, DsappProof};
 use provd::types::RegistrationId;
 
 #[derive(Debug, Parser)]
@@ -43,6 +43,10 @@ struct Args {
     /// Stop starting new activations after this many seconds.
     #[arg(long, default_value_t = 600)]
     max_secs: u64,
+    /// Which activation: `srp` (dsappSRPRegister and the DSAPP-SRP steps) or `dsapp`
+    /// (PROVISIONCMD_DSAPPREGISTER, version 2, the ECDH exchange, activation with an OTP).
+    #[arg(long, default_value = "srp", value_parser = ["srp", "dsapp"])]
+    flow: String,
     /// How many failure messages to print.
     #[arg(long, default_value_t = 5)]
     show_errors: usize,
@@ -168,13 +172,26 @@ fn main() {
                     }
                     let user = user_name(i % args.users);
                     let t0 = Instant::now();
-                    let outcome = register(&agent, &args, &user).and_then(|(id, pw)| {
-                        let t1 = Instant::now();
+                    let outcome = if args.flow == "dsapp" {
                         client
-                            .activate(&id, &pw)
-                            .map(|a| (t1, a))
-                            .map_err(|e| format!("activate {user} ({id}): {e}"))
-                    });
+                            .dsapp_register(&user, &args.password, 2)
+                            .map_err(|e| format!("register {user}: {e}"))
+                            .and_then(|(id, pw)| {
+                                let t1 = Instant::now();
+                                client
+                                    .dsapp_activate(&id, &pw, 2, DsappProof::Otp)
+                                    .map(|a| (t1, a))
+                                    .map_err(|e| format!("activate {user} ({id}): {e}"))
+                            })
+                    } else {
+                        register(&agent, &args, &user).and_then(|(id, pw)| {
+                            let t1 = Instant::now();
+                            client
+                                .activate(&id, &pw)
+                                .map(|a| (t1, a))
+                                .map_err(|e| format!("activate {user} ({id}): {e}"))
+                        })
+                    };
                     let end = Instant::now();
                     let mut t = totals.lock().unwrap();
                     match outcome {
@@ -202,8 +219,8 @@ fn main() {
     let ok = t.total.len();
     let attempted = ok + t.failures;
     println!(
-        "activation load: {} users, {} threads, {} activations requested, {}",
-        args.users, args.threads, args.activations, args.url
+        "activation load ({}): {} users, {} threads, {} activations requested, {}",
+        args.flow, args.users, args.threads, args.activations, args.url
     );
     println!(
         "attempted         : {attempted}   ok {ok}   failures {}",

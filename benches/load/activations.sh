@@ -10,6 +10,7 @@
 #        PROVD_PG_ADMIN_URL  default postgres://127.0.0.1:5432/test (the role needs CREATEDB)
 #        USERS        users load0001..loadNNNN to seed, each with an authenticator (default 200)
 #        THREADS      concurrent clients (default 8)
+#        FLOW         srp (DSAPP-SRP, default) or dsapp (PROVISIONCMD_DSAPPREGISTER v2, ECDH)
 #        ACTIVATIONS  complete activations in total (default USERS); may exceed USERS, since
 #                     re-registering a user reuses the user's (already active) authenticator
 #        PROVD        provd binary (default ${CARGO_TARGET_DIR:-target}/release/provd)
@@ -131,7 +132,7 @@ CPU_BEFORE="$(cpu_ticks)"
 # The load in the background, sampling the server's VmRSS once a second meanwhile.
 timeout --kill-after=5 "$((LOAD_SECS + 30))" "$LOAD_BIN" --url "$URL" --users "$USERS" \
   --threads "$THREADS" --activations "$ACTIVATIONS" --password "$PASSWORD" \
-  --max-secs "$LOAD_SECS" >"$TMP/load.out" 2>&1 &
+  --flow "${FLOW:-srp}" --max-secs "$LOAD_SECS" >"$TMP/load.out" 2>&1 &
 LOAD_PID=$!
 RSS_MAX=0
 while kill -0 "$LOAD_PID" 2>/dev/null; do
