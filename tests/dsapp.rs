@@ -2,30 +2,9 @@
 
 mod common;
 
-use common::{backends, cli, seeded, TestServer};
-use provd::client::{Client, ClientError, DsappProof};
+use common::{authenticator_status, backends, seeded, status_of, TestServer};
+use provd::client::{Client, DsappProof};
 use provd::wire::{AttributeId as A, Command};
-
-fn status_of(e: &ClientError) -> (&str, &str) {
-    match e {
-        ClientError::Failed {
-            status,
-            description,
-            ..
-        } => (status, description),
-        other => panic!("expected a failure status, got {other}"),
-    }
-}
-
-fn authenticator_status(server: &TestServer, serial: &str) -> String {
-    let shown = cli(
-        &server.db,
-        &["--json", "authenticator", "show", serial],
-        None,
-    );
-    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
-    v["authenticator"]["status"].as_str().unwrap().to_owned()
-}
 
 #[test]
 fn both_versions_activate_with_an_otp_or_a_derivation_code() {

@@ -3,21 +3,10 @@
 
 mod common;
 
-use common::{backends, cli, TestDb, TestServer};
-use provd::client::{Client, ClientError};
+use common::{backends, cli, status_of, TestDb, TestServer};
+use provd::client::Client;
 use provd::protocol::mdl::DeviceType;
 use provd::wire::{AttributeId as A, Command};
-
-fn status_of(e: &ClientError) -> (&str, &str) {
-    match e {
-        ClientError::Failed {
-            status,
-            description,
-            ..
-        } => (status, description),
-        other => panic!("expected a failure status, got {other}"),
-    }
-}
 
 /// testuser (1.Password) and one authenticator whose license allows `limit` instances.
 fn licensed(backend: common::Backend, limit: u32) -> TestDb {

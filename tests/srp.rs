@@ -3,7 +3,8 @@
 mod common;
 
 use common::{
-    activation_data_request, backends, cli, element, envelope, seeded, srp_register, TestServer,
+    activation_data_request, authenticator_status, backends, cli, element, envelope, seeded,
+    srp_register, status_of, TestServer,
 };
 use provd::client::{Client, ClientError};
 use provd::types::RegistrationId;
@@ -20,23 +21,6 @@ fn register(server: &TestServer, user: &str, password: &str) -> (RegistrationId,
         RegistrationId::parse(element(&body, "registrationID").unwrap()).unwrap(),
         element(&body, "activationPassword").unwrap().to_owned(),
     )
-}
-
-fn status_of(e: &ClientError) -> &str {
-    match e {
-        ClientError::Failed { status, .. } => status,
-        other => panic!("expected a failure status, got {other}"),
-    }
-}
-
-fn authenticator_status(server: &TestServer, serial: &str) -> String {
-    let shown = cli(
-        &server.db,
-        &["--json", "authenticator", "show", serial],
-        None,
-    );
-    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
-    v["authenticator"]["status"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -57,7 +41,7 @@ fn full_activation_then_every_replay_fails_cleanly() {
 
         // Each step again, after success: a clean failure, nothing changes.
         let e = client.key_exchange(&id, &password).err().unwrap();
-        assert_eq!(status_of(&e), "STAT_REGISTRATION_SPENT", "{backend:?}");
+        assert_eq!(status_of(&e).0, "STAT_REGISTRATION_SPENT", "{backend:?}");
         let (_, body) = server.post(&activation_data_request(id.as_str(), &"00".repeat(32)));
         assert_eq!(
             element(&body, "statusCodeEnum"),
@@ -65,7 +49,7 @@ fn full_activation_then_every_replay_fails_cleanly() {
         );
         let otp = provd::protocol::otp::totp(&done.key, provd::store::now(), 6);
         let e = client.activate_with_otp(&id, &otp).err().unwrap();
-        assert_eq!(status_of(&e), "STAT_REGISTRATION_SPENT");
+        assert_eq!(status_of(&e).0, "STAT_REGISTRATION_SPENT");
         assert_eq!(
             authenticator_status(&server, done.serial_no.as_str()),
             "active"
@@ -107,7 +91,7 @@ fn a_wrong_activation_password_fails_m1_and_the_third_failure_revokes() {
         }
         // Revoked: even the right password gets nowhere, and the authenticator is not active.
         let e = client.activate(&id, &password).err().unwrap();
-        assert_eq!(status_of(&e), "STAT_REGISTRATION_SPENT");
+        assert_eq!(status_of(&e).0, "STAT_REGISTRATION_SPENT");
         let audit = cli(&server.db, &["--json", "audit", "list"], None);
         let rows: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
         let failed_m1 = rows
@@ -171,7 +155,7 @@ fn a_wrong_otp_is_counted_and_the_right_one_then_activates() {
             .unwrap();
         let wrong = wrong.as_str();
         let e = client.activate_with_otp(&id, wrong).err().unwrap();
-        assert_eq!(status_of(&e), "STAT_INVCREDENTIALS", "{backend:?}");
+        assert_eq!(status_of(&e).0, "STAT_INVCREDENTIALS", "{backend:?}");
         assert_eq!(authenticator_status(&server, serial.as_str()), "assigned");
         let (user, _, s) = client.activate_with_otp(&id, &right).unwrap();
         assert_eq!((user.as_str(), s.as_str()), ("testuser", serial.as_str()));

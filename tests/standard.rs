@@ -3,33 +3,12 @@
 
 mod common;
 
-use common::{backends, cli, seeded, TestServer};
-use provd::client::{Client, ClientError};
+use common::{authenticator_status, backends, cli, seeded, status_of, TestServer};
+use provd::client::Client;
 use provd::wire::{AttributeId as A, Command};
 
 /// Attributes sent, the status expected, and a text its description must contain.
 type Case<'a> = (&'a [(A, &'a str)], &'a str, &'a str);
-
-fn status_of(e: &ClientError) -> (&str, &str) {
-    match e {
-        ClientError::Failed {
-            status,
-            description,
-            ..
-        } => (status, description),
-        other => panic!("expected a failure status, got {other}"),
-    }
-}
-
-fn authenticator_status(server: &TestServer, serial: &str) -> String {
-    let shown = cli(
-        &server.db,
-        &["--json", "authenticator", "show", serial],
-        None,
-    );
-    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
-    v["authenticator"]["status"].as_str().unwrap().to_owned()
-}
 
 #[test]
 fn online_register_then_activate_with_the_first_otp() {

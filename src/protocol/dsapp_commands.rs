@@ -100,12 +100,8 @@ impl Provisioning {
     /// `PROVISIONCMD_DSAPPREGISTER`.
     pub fn dsapp_register(&self, input: RegisterInput) -> Result<Registered, ProvisionError> {
         let creds = &input.credentials;
-        let domain = creds.domain.clone().unwrap_or_else(Domain::master);
-        let user = self.authenticate(&creds.user_id, &domain, &creds.static_password)?;
-        if let Some(serial) = &input.serial_no {
-            self.check_owned(serial, &user, "PROVFLD_SERIAL_NO")?;
-        }
-        let recipient = self.mail_recipient(&user, input.delivery.as_ref())?;
+        let (user, recipient) =
+            self.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
         for _ in 0..8 {
             let registration_id = srp::new_registration_id();
             let activation_password = srp::new_activation_password();

@@ -10,7 +10,7 @@
 use zeroize::Zeroizing;
 
 use super::mdl::{self, ActivationMessage1, ActivationMessage2, DeviceCode, DeviceType};
-use super::standard::{Credentials, Delivery, PasswordKey, Protection};
+use super::standard::{Credentials, Delivery, Protection};
 use super::{srp, ProvisionError, Provisioning};
 use crate::store::{
     Added, NewInstance, NewRegistration, OutgoingMail, RegistrationKind, RegistrationStatus,
@@ -94,21 +94,9 @@ impl Provisioning {
     /// `PROVISIONCMD_MDL_REGISTER`.
     pub fn mdl_register(&self, input: RegisterInput) -> Result<Registered, ProvisionError> {
         let creds = &input.credentials;
-        let domain = creds.domain.clone().unwrap_or_else(Domain::master);
-        let user = self.authenticate(&creds.user_id, &domain, &creds.static_password)?;
-        if let Some(serial) = &input.serial_no {
-            self.check_owned(serial, &user, "PROVFLD_SERIAL_NO")?;
-        }
-        let recipient = self.mail_recipient(&user, input.delivery.as_ref())?;
-        let password = input
-            .protection
-            .custom_password
-            .as_deref()
-            .unwrap_or(&creds.static_password);
-        let key = PasswordKey::derive(
-            password,
-            input.protection.alea.as_deref().map(|a| a.as_str()),
-        )?;
+        let (user, recipient) =
+            self.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
+        let key = input.protection.key(&creds.static_password)?;
         let fresh_license = mdl::new_license_key();
         for _ in 0..8 {
             let registration_id = srp::new_registration_id();

@@ -244,6 +244,24 @@ impl Provisioning {
         }
     }
 
+    /// What every register command does first: authenticates the user (default domain
+    /// `master`), checks a named serial number is theirs, and resolves where a requested
+    /// delivery goes.
+    fn begin_register(
+        &self,
+        creds: &standard::Credentials,
+        serial: Option<&SerialNumber>,
+        delivery: Option<&standard::Delivery>,
+    ) -> Result<(User, Option<EmailAddress>), ProvisionError> {
+        let domain = creds.domain.clone().unwrap_or_else(Domain::master);
+        let user = self.authenticate(&creds.user_id, &domain, &creds.static_password)?;
+        if let Some(serial) = serial {
+            self.check_owned(serial, &user, "PROVFLD_SERIAL_NO")?;
+        }
+        let recipient = self.mail_recipient(&user, delivery)?;
+        Ok((user, recipient))
+    }
+
     /// Checks that a serial number the caller named is assigned to the user.
     fn check_owned(
         &self,

@@ -81,6 +81,19 @@ pub struct Protection {
     pub alea: Option<Zeroizing<String>>,
 }
 
+impl Protection {
+    /// The key that protects a message: the custom encryption password when given, else
+    /// `password` (what the user knows), with the alea. Costs an Argon2id computation.
+    pub fn key(&self, password: &str) -> Result<PasswordKey, ProvisionError> {
+        PasswordKey::derive(
+            self.custom_password
+                .as_deref()
+                .map_or(password, |c| c.as_str()),
+            self.alea.as_deref().map(|a| a.as_str()),
+        )
+    }
+}
+
 /// Shared data plus alea must not exceed 512 characters (the catalogue's limit).
 pub const PROTECTION_MAX_CHARS: usize = 512;
 
@@ -264,12 +277,8 @@ impl Provisioning {
     /// `PROVISIONCMD_REGISTER`.
     pub fn register(&self, input: RegisterInput) -> Result<Registered, ProvisionError> {
         let creds = &input.credentials;
-        let domain = creds.domain.clone().unwrap_or_else(Domain::master);
-        let user = self.authenticate(&creds.user_id, &domain, &creds.static_password)?;
-        if let Some(serial) = &input.serial_no {
-            self.check_owned(serial, &user, "PROVFLD_SERIAL_NO")?;
-        }
-        let recipient = self.mail_recipient(&user, input.delivery.as_ref())?;
+        let (user, recipient) =
+            self.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
         let new_hash = input
             .new_password
             .as_deref()
@@ -280,15 +289,11 @@ impl Provisioning {
                 reason: e.to_string(),
             })?;
         // The password the user will know once this call returns.
-        let password = input
-            .protection
-            .custom_password
-            .as_deref()
-            .or(input.new_password.as_deref())
-            .unwrap_or(&creds.static_password);
-        let key = PasswordKey::derive(
-            password,
-            input.protection.alea.as_deref().map(|a| a.as_str()),
+        let key = input.protection.key(
+            input
+                .new_password
+                .as_deref()
+                .unwrap_or(&creds.static_password),
         )?;
         let mode = input.activation_type;
         let assigned = self.store.register_authenticator(

@@ -343,3 +343,26 @@ pub fn activation_data_request(registration_id: &str, evidence_hex: &str) -> Str
         "<PROV-TYPES:dsappSRPGenerateActivationData><registrationID>{registration_id}</registrationID><clientEvidenceMessage>{evidence_hex}</clientEvidenceMessage></PROV-TYPES:dsappSRPGenerateActivationData>"
     ))
 }
+
+/// The status and description of a failure the reference client reports.
+pub fn status_of(e: &provd::client::ClientError) -> (&str, &str) {
+    match e {
+        provd::client::ClientError::Failed {
+            status,
+            description,
+            ..
+        } => (status, description),
+        other => panic!("expected a failure status, got {other}"),
+    }
+}
+
+/// An authenticator's status, as `provd authenticator show` reports it.
+pub fn authenticator_status(server: &TestServer, serial: &str) -> String {
+    let shown = cli(
+        &server.db,
+        &["--json", "authenticator", "show", serial],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    v["authenticator"]["status"].as_str().unwrap().to_owned()
+}
