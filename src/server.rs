@@ -100,6 +100,9 @@ struct Outcome {
     command: String,
     status: String,
     audit: Option<NewAudit>,
+    /// The call failed because the database could not be reached: writing its audit row
+    /// would wait out the same timeout again and fail.
+    store_down: bool,
 }
 
 fn run_call(
@@ -122,11 +125,13 @@ fn run_call(
         }
         audit.registration_id = c.audit_registration().map(|r| r.to_string());
     }
+    let mut store_down = false;
     let result: Result<Reply, Failure> = match call {
         Err(f) => Err(f),
         Ok(c) => state.provisioning.handle(c).map_err(|e| {
             if let ProvisionError::Store(inner) = &e {
                 tracing::error!(error = %inner, "store failure");
+                store_down = matches!(inner, crate::store::StoreError::Unavailable(_));
             }
             Failure::from(&e)
         }),
@@ -140,6 +145,37 @@ fn run_call(
                     audit.domain = Some(r.domain.to_string());
                 }
                 Reply::SrpActivated(a) => {
+                    audit.serial_no = Some(a.serial_no.to_string());
+                    audit.user_id = Some(a.user_id.to_string());
+                    audit.domain = Some(a.domain.to_string());
+                }
+                Reply::Registered(r) => {
+                    audit.serial_no = Some(r.serial_no.to_string());
+                    audit.domain = Some(r.domain.to_string());
+                }
+                Reply::Activated(a) => {
+                    audit.serial_no = Some(a.serial_no.to_string());
+                    audit.domain = Some(a.domain.to_string());
+                }
+                Reply::DsappRegistered(r) => {
+                    audit.serial_no = Some(r.serial_no.to_string());
+                    audit.registration_id = Some(r.registration_id.to_string());
+                    audit.domain = Some(r.domain.to_string());
+                }
+                Reply::DsappActivated(a) => {
+                    audit.serial_no = Some(a.serial_no.to_string());
+                    audit.user_id = Some(a.user_id.to_string());
+                    audit.domain = Some(a.domain.to_string());
+                }
+                Reply::MdlRegistered(r) => {
+                    audit.serial_no = Some(r.serial_no.to_string());
+                    audit.registration_id = Some(r.registration_id.to_string());
+                    audit.domain = Some(r.domain.to_string());
+                }
+                Reply::MdlDeviceAdded(d) => {
+                    audit.serial_no = Some(d.serial_no.to_string());
+                }
+                Reply::MdlActivated(a) => {
                     audit.serial_no = Some(a.serial_no.to_string());
                     audit.user_id = Some(a.user_id.to_string());
                     audit.domain = Some(a.domain.to_string());
@@ -168,6 +204,7 @@ fn run_call(
         command: audit.command.clone(),
         status: audit.status.clone(),
         audit: audited.then_some(audit),
+        store_down,
     }
 }
 
@@ -203,8 +240,13 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
     let command = parsed.command;
     let done = web::block(move || {
         let outcome = run_call(&st, operation, command, call, client_addr);
-        if let Some(entry) = &outcome.audit {
-            st.provisioning.store().audit(entry)?;
+        match &outcome.audit {
+            // The failure itself is in the log; the answer is STAT_INTERNAL_ERROR at once.
+            Some(_) if outcome.store_down => {
+                tracing::error!(command = %outcome.command, "audit row skipped: the database is unavailable");
+            }
+            Some(entry) => st.provisioning.store().audit(entry)?,
+            None => {}
         }
         Ok::<_, crate::store::StoreError>(outcome)
     })
