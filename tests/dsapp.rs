@@ -44,6 +44,44 @@ fn both_versions_activate_with_an_otp_or_a_derivation_code() {
 }
 
 #[test]
+fn the_audit_trail_names_user_serial_and_registration_of_each_step() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        let client = Client::new(&server.base);
+        let (id, password) = client.dsapp_register("testuser", "1.Password", 2).unwrap();
+        let done = client
+            .dsapp_activate(&id, &password, 2, DsappProof::Otp)
+            .unwrap();
+        let audit = common::cli(&server.db, &["--json", "audit", "list"], None);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
+        let commands: Vec<&str> = rows
+            .iter()
+            .rev()
+            .map(|r| r["command"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                "PROVISIONCMD_DSAPPREGISTER",
+                "PROVISIONCMD_DSAPPGENERATEACTIVATIONDATA",
+                "PROVISIONCMD_DSAPPACTIVATE"
+            ],
+            "{backend:?}"
+        );
+        for r in &rows {
+            assert_eq!(r["registration_id"], id.as_str(), "{r}");
+            assert_eq!(r["status"], "STAT_SUCCESS");
+        }
+        for r in [&rows[0], &rows[2]] {
+            assert_eq!(r["serial_no"], done.serial_no.as_str(), "{r}");
+            assert_eq!(r["user_id"], "testuser", "{r}");
+        }
+        // Never the activation password.
+        assert!(!audit.contains(password.as_str()));
+    }
+}
+
+#[test]
 fn a_wrong_activation_password_counts_and_the_third_revokes() {
     for backend in backends() {
         let server = TestServer::start(seeded(backend, 1));
