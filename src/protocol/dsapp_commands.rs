@@ -102,8 +102,7 @@ impl Provisioning {
         let creds = &input.credentials;
         let (user, recipient) =
             self.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
-        for _ in 0..8 {
-            let registration_id = srp::new_registration_id();
+        let (registration_id, activation_password, begun) = self.with_new_registration_id(|registration_id| {
             let activation_password = srp::new_activation_password();
             let chs = dsapp::chs_key(registration_id.as_str(), &activation_password);
             let mail = recipient.as_ref().map(|to| OutgoingMail {
@@ -127,30 +126,23 @@ impl Provisioning {
                 lifetime_secs: self.policy.registration_lifetime_secs,
                 mail,
             };
-            match self.store.begin_registration(user.pk, &new) {
-                Ok(Begun::Created(serial_no)) => {
-                    if recipient.is_some() {
-                        self.mail_queued();
-                    }
-                    return Ok(Registered {
-                        registration_id,
-                        activation_password,
-                        user_id: user.user_id,
-                        domain: user.domain,
-                        organizational_unit: user
-                            .organizational_unit
-                            .map(|o| o.as_str().to_owned()),
-                        serial_no,
-                    });
-                }
-                Ok(Begun::NoFreeAuthenticator) => return Err(ProvisionError::NoFreeAuthenticator),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
+            let begun = self.store.begin_registration(user.pk, &new)?;
+            Ok((registration_id, activation_password, begun))
+        })?;
+        let Begun::Created(serial_no) = begun else {
+            return Err(ProvisionError::NoFreeAuthenticator);
+        };
+        if recipient.is_some() {
+            self.mail_queued();
         }
-        Err(ProvisionError::Store(StoreError::Conflict(
-            "could not draw a free registration id".into(),
-        )))
+        Ok(Registered {
+            registration_id,
+            activation_password,
+            user_id: user.user_id,
+            domain: user.domain,
+            organizational_unit: user.organizational_unit.map(|o| o.as_str().to_owned()),
+            serial_no,
+        })
     }
 
     /// A live DSAPP registration in `want`, with its version.

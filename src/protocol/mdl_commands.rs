@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::mdl::{self, ActivationMessage1, ActivationMessage2, DeviceCode, DeviceType};
 use super::standard::{Credentials, Delivery, Protection};
-use super::{srp, ProvisionError, Provisioning};
+use super::{ProvisionError, Provisioning};
 use crate::store::{
     Added, NewInstance, NewRegistration, OutgoingMail, RegistrationKind, RegistrationStatus,
     StoreError,
@@ -98,8 +98,7 @@ impl Provisioning {
             self.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
         let key = input.protection.key(&creds.static_password)?;
         let fresh_license = mdl::new_license_key();
-        for _ in 0..8 {
-            let registration_id = srp::new_registration_id();
+        let (registration_id, outcome) = self.with_new_registration_id(|registration_id| {
             let challenge = mdl::new_challenge();
             let new = NewRegistration {
                 registration_id: registration_id.clone(),
@@ -112,58 +111,52 @@ impl Provisioning {
                 lifetime_secs: self.policy.registration_lifetime_secs,
                 mail: None,
             };
-            let outcome = self.store.begin_mdl_registration(
-                user.pk,
-                &new,
-                &fresh_license,
-                |license| {
-                    let am1 = ActivationMessage1 {
-                        serial: license.serial_no.clone(),
-                        license_key: license.license_key.clone(),
-                        challenge,
-                    };
-                    let message = key.protect(MDL_REGISTER, &license.serial_no, &am1.encode());
-                    let mail = recipient.as_ref().map(|to| OutgoingMail {
-                        command: MDL_REGISTER.into(),
-                        recipient: to.as_str().to_owned(),
-                        subject: format!("Add a device to authenticator {}", license.serial_no),
-                        body: Zeroizing::new(format!(
-                            "Registration identifier: {registration_id}\nActivation message (protected by your password):\n{message}\n"
-                        )),
-                    });
-                    Ok(((license.serial_no.clone(), message), mail))
-                },
-            );
-            match outcome {
-                Ok(Some(Ok((serial_no, activation_message)))) => {
-                    if recipient.is_some() {
-                        self.mail_queued();
-                    }
-                    return Ok(Registered {
-                        registration_id,
-                        user_id: user.user_id,
-                        domain: user.domain,
-                        organizational_unit: user
-                            .organizational_unit
-                            .map(|o| o.as_str().to_owned()),
-                        serial_no,
-                        activation_message,
-                    });
-                }
-                Ok(Some(Err(limit))) => {
-                    return Err(ProvisionError::LicenseExhausted {
-                        serial: input.serial_no.clone(),
-                        limit,
-                    })
-                }
-                Ok(None) => return Err(ProvisionError::NoFreeAuthenticator),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+            let outcome =
+                self.store
+                    .begin_mdl_registration(user.pk, &new, &fresh_license, |license| {
+                        let am1 = ActivationMessage1 {
+                            serial: license.serial_no.clone(),
+                            license_key: license.license_key.clone(),
+                            challenge,
+                        };
+                        let message =
+                            key.protect(MDL_REGISTER, &license.serial_no, &am1.encode());
+                        let mail = recipient.as_ref().map(|to| OutgoingMail {
+                            command: MDL_REGISTER.into(),
+                            recipient: to.as_str().to_owned(),
+                            subject: format!(
+                                "Add a device to authenticator {}",
+                                license.serial_no
+                            ),
+                            body: Zeroizing::new(format!(
+                                "Registration identifier: {registration_id}\nActivation message (protected by your password):\n{message}\n"
+                            )),
+                        });
+                        Ok(((license.serial_no.clone(), message), mail))
+                    })?;
+            Ok((registration_id, outcome))
+        })?;
+        let (serial_no, activation_message) = match outcome {
+            Some(Ok(created)) => created,
+            Some(Err(limit)) => {
+                return Err(ProvisionError::LicenseExhausted {
+                    serial: input.serial_no.clone(),
+                    limit,
+                })
             }
+            None => return Err(ProvisionError::NoFreeAuthenticator),
+        };
+        if recipient.is_some() {
+            self.mail_queued();
         }
-        Err(ProvisionError::Store(StoreError::Conflict(
-            "could not draw a free registration id".into(),
-        )))
+        Ok(Registered {
+            registration_id,
+            user_id: user.user_id,
+            domain: user.domain,
+            organizational_unit: user.organizational_unit.map(|o| o.as_str().to_owned()),
+            serial_no,
+            activation_message,
+        })
     }
 
     /// A live MDL registration in `want`.

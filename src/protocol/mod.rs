@@ -262,6 +262,23 @@ impl Provisioning {
         Ok((user, recipient))
     }
 
+    /// Runs `attempt` with a fresh registration id until it does not collide with one in use
+    /// (the store's `Conflict`), eight draws at most.
+    fn with_new_registration_id<T>(
+        &self,
+        mut attempt: impl FnMut(RegistrationId) -> Result<T, StoreError>,
+    ) -> Result<T, ProvisionError> {
+        for _ in 0..8 {
+            match attempt(srp::new_registration_id()) {
+                Err(StoreError::Conflict(_)) => continue,
+                other => return other.map_err(Into::into),
+            }
+        }
+        Err(ProvisionError::Store(StoreError::Conflict(
+            "could not draw a free registration id".into(),
+        )))
+    }
+
     /// Checks that a serial number the caller named is assigned to the user.
     fn check_owned(
         &self,
@@ -363,40 +380,35 @@ impl Provisioning {
             self.check_owned(serial, &user, "serialNumber")?;
         }
         // A registration id that collides with a live one is drawn again.
-        for _ in 0..8 {
-            let registration_id = srp::new_registration_id();
-            let activation_password = srp::new_activation_password();
-            let salt = crate::crypto::random_bytes(srp::SALT_BYTES);
-            let verifier = srp::verifier(&salt, registration_id.as_str(), &activation_password);
-            let new = NewRegistration {
-                registration_id: registration_id.clone(),
-                kind: RegistrationKind::DsappSrp,
-                serial_no: input.serial_no.clone(),
-                srp_salt: salt.to_vec(),
-                srp_verifier: verifier,
-                secret: None,
-                created_at: self.now(),
-                lifetime_secs: self.policy.registration_lifetime_secs,
-                mail: None,
-            };
-            match self.store.begin_registration(user.pk, &new) {
-                Ok(Begun::Created(serial_no)) => {
-                    return Ok(srp::Registered {
-                        registration_id,
-                        activation_password,
-                        serial_no,
-                        user_id: user.user_id,
-                        domain: user.domain,
-                    })
-                }
-                Ok(Begun::NoFreeAuthenticator) => return Err(ProvisionError::NoFreeAuthenticator),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ProvisionError::Store(StoreError::Conflict(
-            "could not draw a free registration id".into(),
-        )))
+        let (registration_id, activation_password, begun) =
+            self.with_new_registration_id(|registration_id| {
+                let activation_password = srp::new_activation_password();
+                let salt = crate::crypto::random_bytes(srp::SALT_BYTES);
+                let verifier = srp::verifier(&salt, registration_id.as_str(), &activation_password);
+                let new = NewRegistration {
+                    registration_id: registration_id.clone(),
+                    kind: RegistrationKind::DsappSrp,
+                    serial_no: input.serial_no.clone(),
+                    srp_salt: salt.to_vec(),
+                    srp_verifier: verifier,
+                    secret: None,
+                    created_at: self.now(),
+                    lifetime_secs: self.policy.registration_lifetime_secs,
+                    mail: None,
+                };
+                let begun = self.store.begin_registration(user.pk, &new)?;
+                Ok((registration_id, activation_password, begun))
+            })?;
+        let Begun::Created(serial_no) = begun else {
+            return Err(ProvisionError::NoFreeAuthenticator);
+        };
+        Ok(srp::Registered {
+            registration_id,
+            activation_password,
+            serial_no,
+            user_id: user.user_id,
+            domain: user.domain,
+        })
     }
 }
 
