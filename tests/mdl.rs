@@ -171,3 +171,34 @@ fn wrong_codes_and_signatures_fail_and_a_revoked_step_frees_its_sequence() {
         assert_eq!(listed[0]["status"], "active");
     }
 }
+
+#[test]
+fn devices_added_at_once_get_distinct_sequence_numbers() {
+    for backend in backends() {
+        let server = TestServer::start(licensed(backend, 4));
+        let client = Client::new(&server.base);
+        let regs: Vec<_> = (0..4)
+            .map(|_| client.mdl_register("testuser", "1.Password", None).unwrap())
+            .collect();
+        let mut sequences: Vec<u8> = std::thread::scope(|s| {
+            let handles: Vec<_> = regs
+                .iter()
+                .enumerate()
+                .map(|(i, reg)| {
+                    let base = server.base.clone();
+                    s.spawn(move || {
+                        Client::new(&base)
+                            .mdl_add_device(reg, DeviceType::Android, 100 + i as u32, None)
+                            .map(|am2| am2.sequence)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .collect()
+        });
+        sequences.sort_unstable();
+        assert_eq!(sequences, [1, 2, 3, 4], "{backend:?}");
+    }
+}

@@ -190,7 +190,13 @@ impl Store {
         let serial = new.serial_no.as_str();
         let at = now();
         self.write_tx(|c| {
-            let limit: i32 = a::table.find(serial).select(a::license_limit).first(c)?;
+            // Instance changes of one license go one at a time: this no-op write takes the
+            // license's row lock until commit (SQLite has one writer anyway), so concurrent
+            // adds see each other's sequence numbers.
+            let limit: i32 = diesel::update(a::table.find(serial))
+                .set(a::license_limit.eq(a::license_limit))
+                .returning(a::license_limit)
+                .get_result(c)?;
             let live: Vec<(i32, Option<String>)> = device_instances::table
                 .filter(device_instances::serial_no.eq(serial))
                 .filter(device_instances::status.eq_any(LIVE))
