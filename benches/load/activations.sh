@@ -55,18 +55,13 @@ for b in PROVD LOAD_BIN; do
 done
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/provd-actload.XXXXXX")"
-SERVER_PID=""
+# shellcheck source=benches/load/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LOAD_PID=""
 PG_DB=""
 cleanup() {
-  if [[ -n "$LOAD_PID" ]] && kill -0 "$LOAD_PID" 2>/dev/null; then
-    kill -TERM "$LOAD_PID" 2>/dev/null || true
-    wait "$LOAD_PID" 2>/dev/null || true
-  fi
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  stop_pid "$LOAD_PID" TERM
+  stop_pid "$SERVER_PID" KILL
   exec 3<&- 2>/dev/null || true
   if [[ -n "$PG_DB" ]]; then
     timeout 30 psql "$PG_ADMIN" -q -v ON_ERROR_STOP=1 \
@@ -102,29 +97,11 @@ done
 provd authenticator generate --prefix VDS --count "$USERS" >>"$TMP/seed.log" 2>&1 || seed_failed
 SEED_SECS=$(( SECONDS - SEED_START ))
 
-rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true; }
 # The server's user + system CPU time so far, in clock ticks (fields 14 and 15 of stat; the
 # command name in field 2 has no spaces here).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0; }
 
-# Start the server; its first stdout line announces the bound address. stdout goes through a
-# FIFO kept open on fd 3 until the server has exited.
-mkfifo "$TMP/stdout"
-(
-  cd "$TMP"
-  exec "$PROVD" serve --listen 127.0.0.1:0 >"$TMP/stdout" 2>"$TMP/server.log"
-) &
-SERVER_PID=$!
-exec 3<"$TMP/stdout"
-LINE=""
-if ! read -r -t 20 LINE <&3; then
-  echo "server did not announce its address within 20 s; log:" >&2
-  tail -n 20 "$TMP/server.log" >&2 || true
-  exit 1
-fi
-ADDR="${LINE#provd listening on http://}"
-[[ "$ADDR" != "$LINE" && "$ADDR" == 127.0.0.1:* ]] || { echo "unexpected first line: $LINE" >&2; exit 1; }
-URL="http://$ADDR/"
+start_server
 sleep 0.5
 RSS_REST="$(rss_kb VmRSS)"
 CPU_BEFORE="$(cpu_ticks)"

@@ -35,45 +35,20 @@ DUR_SECS="$(to_secs "$DURATION")"
 [[ "$DUR_SECS" =~ ^[0-9]+$ ]] || { echo "bad DURATION: $DURATION" >&2; exit 2; }
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/provd-load.XXXXXX")"
-SERVER_PID=""
+# shellcheck source=benches/load/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 WRK_PID=""
 cleanup() {
-  if [[ -n "$WRK_PID" ]] && kill -0 "$WRK_PID" 2>/dev/null; then
-    kill -TERM "$WRK_PID" 2>/dev/null || true
-    wait "$WRK_PID" 2>/dev/null || true
-  fi
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  stop_pid "$WRK_PID" TERM
+  stop_pid "$SERVER_PID" KILL
   exec 3<&- 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true; }
 
-# Start the server in the temp dir (so no stray provd.toml is picked up); its first stdout
-# line announces the bound address. stdout goes through a FIFO kept open on fd 3 until the
-# server has exited, so a later write to stdout cannot hit a closed pipe.
-mkfifo "$TMP/stdout"
-(
-  cd "$TMP"
-  exec env PROVD_DATABASE_URL="$TMP/provd.db" "$PROVD" serve --listen 127.0.0.1:0 \
-    >"$TMP/stdout" 2>"$TMP/server.log"
-) &
-SERVER_PID=$!
-exec 3<"$TMP/stdout"
-LINE=""
-if ! read -r -t 20 LINE <&3; then
-  echo "server did not announce its address within 20 s; log:" >&2
-  tail -n 20 "$TMP/server.log" >&2 || true
-  exit 1
-fi
-ADDR="${LINE#provd listening on http://}"
-[[ "$ADDR" != "$LINE" && "$ADDR" == 127.0.0.1:* ]] || { echo "unexpected first line: $LINE" >&2; exit 1; }
-URL="http://$ADDR/"
+start_server PROVD_DATABASE_URL="$TMP/provd.db"
 
 BODY="$(sed -n "s/^wrk\.body = '\(.*\)'\$/\1/p" "$LUA")"
 [[ -n "$BODY" ]] || { echo "no wrk.body line in $LUA" >&2; exit 2; }
