@@ -153,16 +153,12 @@ fn run_call(
                     audit.serial_no = Some(r.serial_no.to_string());
                     audit.domain = Some(r.domain.to_string());
                 }
-                Reply::Activated(a) => {
-                    audit.serial_no = Some(a.serial_no.to_string());
-                    audit.domain = Some(a.domain.to_string());
-                }
                 Reply::DsappRegistered(r) => {
                     audit.serial_no = Some(r.serial_no.to_string());
                     audit.registration_id = Some(r.registration_id.to_string());
                     audit.domain = Some(r.domain.to_string());
                 }
-                Reply::DsappActivated(a) => {
+                Reply::Activated(a) | Reply::DsappActivated(a) => {
                     audit.serial_no = Some(a.serial_no.to_string());
                     audit.user_id = Some(a.user_id.to_string());
                     audit.domain = Some(a.domain.to_string());

@@ -18,7 +18,7 @@ use super::{otp, srp, ActivationProof, ProvisionError, Provisioning};
 use crate::store::{
     Begun, NewRegistration, OutgoingMail, RegistrationKind, RegistrationStatus, StoreError,
 };
-use crate::types::{Domain, HexValue, RegistrationId, SerialNumber, UserId};
+use crate::types::{Domain, HexValue, OrgUnit, RegistrationId, SerialNumber, UserId};
 
 /// `PROVISIONCMD_DSAPPREGISTER` in.
 #[derive(Debug)]
@@ -36,7 +36,7 @@ pub struct Registered {
     pub activation_password: Zeroizing<String>,
     pub user_id: UserId,
     pub domain: Domain,
-    pub organizational_unit: Option<String>,
+    pub organizational_unit: Option<OrgUnit>,
     pub serial_no: SerialNumber,
 }
 
@@ -70,14 +70,8 @@ pub struct ActivateInput {
     pub proof: ActivationProof,
 }
 
-/// `PROVISIONCMD_DSAPPACTIVATE` out.
-#[derive(Debug)]
-pub struct Activated {
-    pub user_id: UserId,
-    pub domain: Domain,
-    pub organizational_unit: Option<String>,
-    pub serial_no: SerialNumber,
-}
+/// `PROVISIONCMD_DSAPPACTIVATE` out: what `PROVISIONCMD_ACTIVATE` returns.
+pub use super::standard::Activated;
 
 fn kind_of(version: Version) -> RegistrationKind {
     match version {
@@ -140,7 +134,7 @@ impl Provisioning {
             activation_password,
             user_id: user.user_id,
             domain: user.domain,
-            organizational_unit: user.organizational_unit.map(|o| o.as_str().to_owned()),
+            organizational_unit: user.organizational_unit,
             serial_no,
         })
     }
@@ -293,7 +287,7 @@ impl Provisioning {
         Ok(Activated {
             user_id: user.user_id,
             domain: user.domain,
-            organizational_unit: user.organizational_unit.map(|o| o.as_str().to_owned()),
+            organizational_unit: user.organizational_unit,
             serial_no: reg.serial_no,
         })
     }

@@ -16,7 +16,7 @@ use crate::store::{
     Added, NewInstance, NewRegistration, OutgoingMail, RegistrationKind, RegistrationStatus,
     StoreError,
 };
-use crate::types::{Domain, HexValue, RegistrationId, SerialNumber, UserId};
+use crate::types::{Domain, HexValue, OrgUnit, RegistrationId, SerialNumber, UserId};
 
 /// The command name bound into the protection of Activation Message 1.
 pub const MDL_REGISTER: &str = "MDL_REGISTER";
@@ -36,7 +36,7 @@ pub struct Registered {
     pub registration_id: RegistrationId,
     pub user_id: UserId,
     pub domain: Domain,
-    pub organizational_unit: Option<String>,
+    pub organizational_unit: Option<OrgUnit>,
     pub serial_no: SerialNumber,
     /// Activation Message 1, protected: `salt | IV | C | MAC`.
     pub activation_message: HexValue,
@@ -84,7 +84,7 @@ pub struct ActivateInput {
 pub struct Activated {
     pub user_id: UserId,
     pub domain: Domain,
-    pub organizational_unit: Option<String>,
+    pub organizational_unit: Option<OrgUnit>,
     pub serial_no: SerialNumber,
     pub device_id: String,
     pub sequence: i32,
@@ -153,7 +153,7 @@ impl Provisioning {
             registration_id,
             user_id: user.user_id,
             domain: user.domain,
-            organizational_unit: user.organizational_unit.map(|o| o.as_str().to_owned()),
+            organizational_unit: user.organizational_unit,
             serial_no,
             activation_message,
         })
@@ -316,7 +316,7 @@ impl Provisioning {
         Ok(Activated {
             user_id: user.user_id,
             domain: user.domain,
-            organizational_unit: user.organizational_unit.map(|o| o.as_str().to_owned()),
+            organizational_unit: user.organizational_unit,
             serial_no: reg.serial_no,
             device_id: instance.device_id,
             sequence: instance.sequence_no,

@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use super::srp::record::{RecordError, RecordKeys, Sealed};
 use super::{otp, ActivationProof, ProvisionError, Provisioning};
 use crate::store::OutgoingMail;
-use crate::types::{Domain, EmailAddress, HexValue, SerialNumber, UserId};
+use crate::types::{Domain, EmailAddress, HexValue, OrgUnit, SerialNumber, UserId};
 
 /// The command name bound into the protection of REGISTER's activation code.
 pub const REGISTER: &str = "REGISTER";
@@ -114,7 +114,7 @@ pub struct RegisterInput {
 pub struct Registered {
     pub user_id: UserId,
     pub domain: Domain,
-    pub organizational_unit: Option<String>,
+    pub organizational_unit: Option<OrgUnit>,
     pub serial_no: SerialNumber,
     pub activation_code: HexValue,
     pub event_reactivation_counter: i32,
@@ -134,7 +134,7 @@ pub struct ActivateInput {
 pub struct Activated {
     pub user_id: UserId,
     pub domain: Domain,
-    pub organizational_unit: Option<String>,
+    pub organizational_unit: Option<OrgUnit>,
     pub serial_no: SerialNumber,
 }
 
@@ -332,7 +332,7 @@ impl Provisioning {
         Ok(Registered {
             user_id: user.user_id,
             domain: user.domain,
-            organizational_unit: user.organizational_unit.map(|o| o.as_str().to_owned()),
+            organizational_unit: user.organizational_unit,
             serial_no,
             activation_code,
             event_reactivation_counter,
@@ -394,7 +394,7 @@ impl Provisioning {
         Ok(Activated {
             user_id: user.user_id,
             domain: user.domain,
-            organizational_unit: user.organizational_unit.map(|o| o.as_str().to_owned()),
+            organizational_unit: user.organizational_unit,
             serial_no: serial,
         })
     }

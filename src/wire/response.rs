@@ -8,7 +8,7 @@ use super::request::Operation;
 use super::xml::escape;
 use super::{BASIC_TYPES_NS, PROVISIONING_TYPES_NS, PROV_NS, SOAP_ENV_NS};
 use crate::protocol::Reply;
-use crate::types::{Domain, UserId};
+use crate::types::{Domain, OrgUnit, UserId};
 
 fn envelope(body: &str) -> String {
     format!(
@@ -144,13 +144,13 @@ fn sealed_field(
 
 /// The resolved user id, domain and organizational unit (empty when the user has none), the
 /// way OneSpan's register and activate commands return them.
-fn who(user_id: &UserId, domain: &Domain, org_unit: Option<&str>) -> ResultAttributes {
+fn who(user_id: &UserId, domain: &Domain, org_unit: Option<&OrgUnit>) -> ResultAttributes {
     vec![
         (AttributeId::UserId, text(user_id.as_str())),
         (AttributeId::Domain, text(domain.as_str())),
         (
             AttributeId::OrganizationalUnit,
-            text(org_unit.unwrap_or("")),
+            text(org_unit.map_or("", OrgUnit::as_str)),
         ),
     ]
 }
@@ -160,7 +160,7 @@ pub fn success(op: Operation, reply: &Reply) -> String {
     match reply {
         Reply::ServerTime(t) => execute(Ok(&vec![(AttributeId::ServerTime, Value::Int(*t))])),
         Reply::Registered(r) => {
-            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_deref());
+            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_ref());
             attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
             attrs.push((AttributeId::ActivationCode, text(&r.activation_code.to_string())));
             attrs.push((
@@ -170,7 +170,7 @@ pub fn success(op: Operation, reply: &Reply) -> String {
             execute(Ok(&attrs))
         }
         Reply::DsappRegistered(r) => {
-            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_deref());
+            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_ref());
             attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
             attrs.push((AttributeId::RegistrationId, text(r.registration_id.as_str())));
             attrs.push((AttributeId::ActivationPassword, text(&r.activation_password)));
@@ -202,13 +202,8 @@ pub fn success(op: Operation, reply: &Reply) -> String {
             );
             execute(Ok(&attrs))
         }
-        Reply::DsappActivated(a) => {
-            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_deref());
-            attrs.push((AttributeId::SerialNo, text(a.serial_no.as_str())));
-            execute(Ok(&attrs))
-        }
         Reply::MdlRegistered(r) => {
-            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_deref());
+            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_ref());
             attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
             attrs.push((AttributeId::RegistrationId, text(r.registration_id.as_str())));
             attrs.push((
@@ -226,13 +221,13 @@ pub fn success(op: Operation, reply: &Reply) -> String {
             ),
         ])),
         Reply::MdlActivated(a) => {
-            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_deref());
+            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_ref());
             attrs.push((AttributeId::SerialNo, text(a.serial_no.as_str())));
             attrs.push((AttributeId::DeviceId, text(&a.device_id)));
             execute(Ok(&attrs))
         }
-        Reply::Activated(a) => {
-            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_deref());
+        Reply::Activated(a) | Reply::DsappActivated(a) => {
+            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_ref());
             attrs.push((AttributeId::SerialNo, text(a.serial_no.as_str())));
             execute(Ok(&attrs))
         }
