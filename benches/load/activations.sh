@@ -127,17 +127,7 @@ CPU_TICKS=$(( $(cpu_ticks) - CPU_BEFORE ))
 # What the database says: authenticators active, registrations activated.
 ACTIVE="$(provd --json authenticator list 2>/dev/null | grep -o '"status": *"active"' | wc -l || true)"
 
-STOP_START=$SECONDS
-kill -TERM "$SERVER_PID"
-for _ in $(seq 400); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$SERVER_PID" 2>/dev/null; then
-  echo "server still running 40 s after SIGTERM; killing it" >&2
-  kill -KILL "$SERVER_PID" || true
-fi
-SERVER_RC=0
-wait "$SERVER_PID" || SERVER_RC=$?
-SERVER_PID=""
-STOP_SECS=$(( SECONDS - STOP_START ))
+stop_server
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 echo "=== provd activation load: BACKEND=$BACKEND USERS=$USERS THREADS=$THREADS ACTIVATIONS=$ACTIVATIONS PROVD_LOG=$PROVD_LOG ==="

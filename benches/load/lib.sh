@@ -36,3 +36,19 @@ start_server() {
   [[ "$addr" != "$line" && "$addr" == 127.0.0.1:* ]] || { echo "unexpected first line: $line" >&2; exit 1; }
   URL="http://$addr/"
 }
+
+# Stops the server with SIGTERM and waits (bounded; actix drains for up to 30 s), SIGKILL
+# after 40 s; sets SERVER_RC (its exit status) and STOP_SECS.
+stop_server() {
+  local start=$SECONDS
+  kill -TERM "$SERVER_PID"
+  for _ in $(seq 400); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "server still running 40 s after SIGTERM; killing it" >&2
+    kill -KILL "$SERVER_PID" || true
+  fi
+  SERVER_RC=0
+  wait "$SERVER_PID" || SERVER_RC=$?
+  SERVER_PID=""
+  STOP_SECS=$(( SECONDS - start ))
+}

@@ -82,18 +82,7 @@ RSS_AFTER="$(rss_kb VmRSS)"
 LOG_LINES=$(( $(wc -l <"$TMP/server.log") - LOG_LINES_BEFORE ))
 LOG_BYTES="$(stat -c %s "$TMP/server.log")"
 
-# Stop the server: SIGTERM, then wait (bounded; actix drains for up to 30 s).
-STOP_START=$SECONDS
-kill -TERM "$SERVER_PID"
-for _ in $(seq 400); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$SERVER_PID" 2>/dev/null; then
-  echo "server still running 40 s after SIGTERM; killing it" >&2
-  kill -KILL "$SERVER_PID" || true
-fi
-SERVER_RC=0
-wait "$SERVER_PID" || SERVER_RC=$?
-SERVER_PID=""
-STOP_SECS=$(( SECONDS - STOP_START ))
+stop_server
 
 cat "$TMP/wrk.out"
 echo
