@@ -1,6 +1,6 @@
 //! DSAPP-SRP online activation over HTTP, driven by the reference client, on every backend.
 
-mod common;
+use crate::common;
 
 use common::{
     activation_data_request, authenticator_status, backends, cli, element, envelope, seeded,

@@ -1,7 +1,7 @@
 //! PROVISIONCMD_REGISTER and PROVISIONCMD_ACTIVATE over HTTP, driven by the reference client,
 //! on every backend.
 
-mod common;
+use crate::common;
 
 use common::{authenticator_status, backends, cli, seeded, status_of, TestServer};
 use provd::client::Client;

@@ -2,7 +2,7 @@
 //! queued with it and reaches a real SMTP server (`common::SmtpSink`), and what arrives is
 //! enough to complete the activation.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

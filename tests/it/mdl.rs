@@ -1,7 +1,7 @@
 //! Multi-device licensing over HTTP, driven by the reference client, on every backend:
 //! Activation Message 1, the device code, Activation Message 2 and the confirmation.
 
-mod common;
+use crate::common;
 
 use common::{backends, cli, status_of, TestDb, TestServer};
 use provd::client::Client;

@@ -1,6 +1,6 @@
 //! DSAPP v1/v2 (ECDH) activation over HTTP, driven by the reference client, on every backend.
 
-mod common;
+use crate::common;
 
 use common::{authenticator_status, backends, seeded, status_of, TestServer};
 use provd::client::{Client, DsappProof};

@@ -2,7 +2,7 @@
 //! message reaches it, a server killed before delivery loses nothing, and senders sharing a
 //! database never claim the same message.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

@@ -3,10 +3,10 @@
 //! registration ids, activation passwords, serial numbers). The masks match only well-formed
 //! values, so a malformed one still fails the comparison.
 //!
-//! `PROVD_BLESS=1 cargo test --test fixtures` rewrites the expected responses (on SQLite);
+//! `PROVD_BLESS=1 cargo test --test it fixtures::` rewrites the expected responses (on SQLite);
 //! review the diff before committing it.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

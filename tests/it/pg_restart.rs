@@ -3,7 +3,7 @@
 //! registration is lost. Runs on a private PostgreSQL server (see `common::private_pg`), never
 //! the shared one the other tests use.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

@@ -1,6 +1,6 @@
 //! End-to-end behaviour over HTTP against a real `provd serve`, on every backend.
 
-mod common;
+use crate::common;
 
 use common::{backends, cli, cli_result, element, envelope, seeded, srp_register, TestServer};
 

@@ -2,7 +2,7 @@
 //! and leaves none half-written: after a restart, a registration is activated exactly when
 //! its authenticator is active, and every activation a client saw succeed is there.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;

@@ -1,0 +1,27 @@
+//! The integration tests, one binary: each module drives real `provd serve` processes over
+//! HTTP, on SQLite and, when `PROVD_TEST_POSTGRES_URL` is set, on PostgreSQL too.
+
+mod common;
+
+mod crash;
+mod delivery;
+mod dsapp;
+mod fixtures;
+mod independent_srp;
+mod mail;
+mod mdl;
+mod pg_restart;
+mod provisioning;
+mod srp;
+mod standard;
+
+/// Says in the test output which backends ran: without `PROVD_TEST_POSTGRES_URL` this test
+/// is reported as ignored, with the reason, so a run that skipped PostgreSQL is visible.
+#[test]
+#[cfg_attr(
+    not(provd_pg_tests),
+    ignore = "PROVD_TEST_POSTGRES_URL is not set: every test ran on SQLite only"
+)]
+fn backends_postgres_included() {
+    assert!(common::backends().contains(&common::Backend::Postgres));
+}
