@@ -2,8 +2,8 @@
 # Bounded coverage-guided fuzzing (cargo fuzz / libFuzzer) of the wire parsers.
 #
 #   FUZZ_SECONDS    time per target, default 60
-#   FUZZ_TARGETS    space-separated targets, default "envelope attributes"
-#   FUZZ_SANITIZER  address (default) or none; if the address build fails, none is tried
+#   FUZZ_TARGETS    space-separated targets, default every fuzz/fuzz_targets/*.rs
+#   FUZZ_SANITIZER  address (default) or none; a failing build fails the run (no fallback)
 #   FUZZ_TIMEOUT    libFuzzer per-input timeout in seconds, default 10
 #   CARGO_TARGET_DIR is honoured (default: fuzz/target)
 #
@@ -16,14 +16,15 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fuzz_dir="$repo/fuzz"
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-envelope attributes}"
+targets="${FUZZ_TARGETS:-$(cd "$fuzz_dir/fuzz_targets" && ls *.rs | sed 's/\.rs$//' | tr '\n' ' ')}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 timeout="${FUZZ_TIMEOUT:-10}"
 export RUSTC_BOOTSTRAP=1
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz: installing cargo-fuzz"
-    cargo install cargo-fuzz --locked || cargo install cargo-fuzz
+cargo_fuzz_version=0.13.2
+if [[ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $cargo_fuzz_version" ]]; then
+    echo "fuzz: installing cargo-fuzz $cargo_fuzz_version"
+    cargo install cargo-fuzz --version "$cargo_fuzz_version" --locked
 fi
 cargo fuzz --version
 
@@ -37,25 +38,14 @@ logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 ntargets="$(wc -w <<<"$targets")"
 
-# Build every target once, up front. If the sanitizer build fails for a reason other than a
-# Rust compile error in the code (those fail the run), fall back to no sanitizer.
-build() {
-    local t
-    for t in $targets; do
-        cargo fuzz build --sanitizer "$sanitizer" "$t" 2>&1 | tee "$logs/build.log" >&2
-        (( PIPESTATUS[0] == 0 )) || return 1
-    done
-}
-if ! build; then
-    if [[ "$sanitizer" == none ]] || grep -qE '^error\[E[0-9]+\]' "$logs/build.log"; then
-        echo "fuzz: build failed" >&2
+# Build every target once, up front; a failing build (sanitizer or code) fails the run.
+for t in $targets; do
+    if ! cargo fuzz build --sanitizer "$sanitizer" "$t"; then
+        echo "fuzz: build of $t with --sanitizer $sanitizer failed" >&2
         echo "fuzz: 0 passed, $ntargets failed"
         exit 1
     fi
-    echo "fuzz: build with --sanitizer $sanitizer failed; retrying with --sanitizer none" >&2
-    sanitizer=none
-    build || { echo "fuzz: build failed" >&2; echo "fuzz: 0 passed, $ntargets failed"; exit 1; }
-fi
+done
 echo "fuzz: sanitizer $sanitizer, ${seconds}s per target"
 
 passed=0
@@ -80,6 +70,9 @@ for t in $targets; do
     fi
 
     # 2. Fuzz. New inputs go to corpus-work/<t> (untracked); the tracked seeds are read only.
+    dict="$fuzz_dir/dict/$t.dict"
+    [[ -f "$dict" ]] || dict="$fuzz_dir/dict/xml.dict"
+    mkdir -p "$fuzz_dir/corpus/$t"
     work="$fuzz_dir/corpus-work/$t"
     artifacts="$fuzz_dir/artifacts/$t"
     mkdir -p "$work" "$artifacts"
@@ -87,7 +80,7 @@ for t in $targets; do
     set +e
     cargo fuzz run --sanitizer "$sanitizer" "$t" "$work" "$fuzz_dir/corpus/$t" -- \
         -max_total_time="$seconds" -timeout="$timeout" \
-        -dict="$fuzz_dir/dict/xml.dict" -artifact_prefix="$artifacts/" \
+        -dict="$dict" -artifact_prefix="$artifacts/" \
         -print_final_stats=1 >"$log" 2>&1
     rc=$?
     set -e
