@@ -14,10 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
+#[cfg(feature = "postgres")]
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+#[cfg(feature = "sqlite")]
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use thiserror::Error;
@@ -39,14 +41,35 @@ pub use registrations::{
 };
 pub use users::{NewUser, User};
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "provd needs at least one storage backend: enable the `sqlite` or `postgres` feature"
+);
+
+#[cfg(feature = "sqlite")]
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+#[cfg(feature = "postgres")]
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// One connection to whichever backend the URL selected.
+/// One connection to whichever backend the URL selected. The variants follow the enabled cargo
+/// features (`sqlite`, `postgres`); the queries are written once, against this type.
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgresql(PgConnection),
     Sqlite(SqliteConnection),
+}
+
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+}
+
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
 }
 
 #[derive(Debug, Error)]
@@ -92,6 +115,14 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The cargo feature that compiles this backend in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
     /// `postgres://` or `postgresql://` selects PostgreSQL; anything else is a SQLite path
     /// (an optional `sqlite://` prefix is stripped).
     pub fn from_url(url: &str) -> (Self, String) {
@@ -114,6 +145,7 @@ pub(crate) struct Manager {
 
 /// Per connection; the busy timeout comes first so that nothing after it fails on a lock.
 /// WAL mode is persistent in the database file and set once, in `Store::connect`.
+#[cfg(feature = "sqlite")]
 const SQLITE_PRAGMAS: &str =
     "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
@@ -123,13 +155,20 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConnection, ConnectionError> {
         match self.backend {
+            #[cfg(feature = "postgres")]
             Backend::Postgres => PgConnection::establish(&self.url).map(DbConnection::Postgresql),
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url)?;
                 conn.batch_execute(SQLITE_PRAGMAS)
                     .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
             }
+            #[allow(unreachable_patterns)]
+            other => Err(ConnectionError::BadConnection(format!(
+                "this provd was built without the `{}` cargo feature",
+                other.feature()
+            ))),
         }
     }
 
@@ -255,10 +294,12 @@ impl Store {
     pub fn migrate(&self) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let applied = match &mut *conn {
+            #[cfg(feature = "sqlite")]
             DbConnection::Sqlite(c) => c
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|v| v.len())
                 .map_err(|e| StoreError::Migration(e.to_string()))?,
+            #[cfg(feature = "postgres")]
             DbConnection::Postgresql(c) => {
                 c.batch_execute("SELECT pg_advisory_lock(717273)")?;
                 let result = c

@@ -10,6 +10,7 @@ mod fixtures;
 mod independent_srp;
 mod mail;
 mod mdl;
+#[cfg(feature = "postgres")]
 mod pg_restart;
 mod provisioning;
 mod srp;
@@ -20,7 +21,7 @@ mod standard;
 #[test]
 #[cfg_attr(
     not(provd_pg_tests),
-    ignore = "PROVD_TEST_POSTGRES_URL is not set: every test ran on SQLite only"
+    ignore = "PROVD_TEST_POSTGRES_URL is not set (or the `postgres` feature is off): every test ran on SQLite only"
 )]
 fn backends_postgres_included() {
     assert!(common::backends().contains(&common::Backend::Postgres));

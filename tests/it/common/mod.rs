@@ -25,7 +25,8 @@ pub enum Backend {
 /// server (CI sets it, and then an unreachable server fails the tests).
 pub fn backends() -> Vec<Backend> {
     let mut b = vec![Backend::Sqlite];
-    if std::env::var("PROVD_TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty()) {
+    // build.rs sets `provd_pg_tests` when the URL is set AND the `postgres` feature is built.
+    if cfg!(provd_pg_tests) {
         b.push(Backend::Postgres);
     }
     b
