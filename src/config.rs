@@ -46,6 +46,8 @@ pub struct Config {
     pub max_activation_failures: i32,
     /// Seconds between sweeps of expired registrations and key exchanges.
     pub sweep_interval_secs: u64,
+    /// Days an activated registration is kept after its expiry before the sweeper removes it.
+    pub registration_retention_days: u32,
     /// Also audit `PROVISIONCMD_SERVER_TIME` (unauthenticated and read-only; off by default).
     pub audit_server_time: bool,
     /// `text` or `json` log lines on standard error.
@@ -97,6 +99,7 @@ impl Default for Config {
             ephemeral_lifetime_secs: Policy::default().ephemeral_lifetime_secs,
             max_activation_failures: Policy::default().max_activation_failures,
             sweep_interval_secs: 60,
+            registration_retention_days: 30,
             audit_server_time: false,
             log_format: "text".into(),
             rate_limit_per_minute: 600,
@@ -238,6 +241,7 @@ impl Config {
             ephemeral_lifetime_secs: self.ephemeral_lifetime_secs,
             max_activation_failures: self.max_activation_failures,
             email_delivery: self.email_enabled(),
+            registration_retention_secs: i64::from(self.registration_retention_days) * 86_400,
         }
     }
 

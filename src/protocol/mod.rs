@@ -36,6 +36,9 @@ pub struct Policy {
     pub max_activation_failures: i32,
     /// Whether an SMTP server is configured, so `PROVFLD_DELIVERY_METHOD` = `E-Mail` works.
     pub email_delivery: bool,
+    /// How long a spent (activated) registration is kept after its expiry, for the admin's
+    /// view and the audit trail, before the sweeper removes it; in seconds.
+    pub registration_retention_secs: i64,
 }
 
 impl Default for Policy {
@@ -46,6 +49,7 @@ impl Default for Policy {
             ephemeral_lifetime_secs: 5 * 60,
             max_activation_failures: 3,
             email_delivery: false,
+            registration_retention_secs: 30 * 86_400,
         }
     }
 }
@@ -589,7 +593,8 @@ impl Provisioning {
 
     /// Drops expired registrations and key exchanges; returns how many registrations went.
     pub fn sweep(&self) -> Result<usize, StoreError> {
-        self.store.sweep_expired(self.now())
+        self.store
+            .sweep_expired(self.now(), self.policy.registration_retention_secs)
     }
 }
 
@@ -723,6 +728,35 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, ProvisionError::RegistrationExpired(_)), "{e}");
         assert_eq!(f.prov.sweep().unwrap(), 1);
+        assert!(matches!(
+            f.prov.store().get_registration(&r.registration_id),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn an_activated_registration_is_kept_for_the_retention_period_then_swept() {
+        let f = fixture("kept");
+        let r = register(&f);
+        let reg = f.prov.store().get_registration(&r.registration_id).unwrap();
+        assert!(f.prov.store().mark_delivered(&r.registration_id).unwrap());
+        assert!(f
+            .prov
+            .store()
+            .activate_registration(&r.registration_id, &reg.serial_no)
+            .unwrap());
+        let policy = Policy::default();
+        f.clock
+            .fetch_add(policy.registration_lifetime_secs + 1, Ordering::SeqCst);
+        assert_eq!(f.prov.sweep().unwrap(), 0, "kept after its expiry");
+        assert!(f.prov.store().get_registration(&r.registration_id).is_ok());
+        f.clock
+            .fetch_add(policy.registration_retention_secs, Ordering::SeqCst);
+        assert_eq!(
+            f.prov.sweep().unwrap(),
+            1,
+            "removed after the retention period"
+        );
         assert!(matches!(
             f.prov.store().get_registration(&r.registration_id),
             Err(StoreError::NotFound(_))

@@ -413,9 +413,11 @@ impl Store {
     }
 
     /// Removes expired, unspent registrations and expired key exchanges (expired means
-    /// `expires_at <= at`, as the protocol checks it). Returns how many
-    /// registrations were removed.
-    pub fn sweep_expired(&self, at: i64) -> Result<usize, StoreError> {
+    /// `expires_at <= at`, as the protocol checks it), and activated registrations
+    /// `retention_secs` after their expiry. Every filter leads with an expiry column, so the
+    /// sweep reads only expired rows (indexes `registrations_expiry`,
+    /// `registrations_ephemeral_expiry`). Returns how many registrations were removed.
+    pub fn sweep_expired(&self, at: i64, retention_secs: i64) -> Result<usize, StoreError> {
         self.write_tx(|c| {
             diesel::update(registrations::table.filter(registrations::ephemeral_expires_at.le(at)))
                 .set((
@@ -445,7 +447,13 @@ impl Store {
                     .filter(registrations::status.ne(RegistrationStatus::Activated.as_str())),
             )
             .execute(c)?;
-            Ok(n)
+            let spent = diesel::delete(
+                registrations::table
+                    .filter(registrations::expires_at.le(at.saturating_sub(retention_secs)))
+                    .filter(registrations::status.eq(RegistrationStatus::Activated.as_str())),
+            )
+            .execute(c)?;
+            Ok(n + spent)
         })
     }
 }
