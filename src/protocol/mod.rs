@@ -18,8 +18,8 @@ use thiserror::Error;
 
 use crate::crypto::{hash_password, verify_password};
 use crate::store::{
-    Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus, Store, StoreError,
-    User,
+    Begun, Blocked, NewRegistration, OutgoingMail, ReactivationRule, Registration,
+    RegistrationKind, RegistrationStatus, Store, StoreError, User,
 };
 use crate::types::{Domain, EmailAddress, HexValue, RegistrationId, SerialNumber, UserId};
 
@@ -36,6 +36,33 @@ pub struct Policy {
     pub max_activation_failures: i32,
     /// Whether an SMTP server is configured, so `PROVFLD_DELIVERY_METHOD` = `E-Mail` works.
     pub email_delivery: bool,
+    /// Whether (and how often) an active authenticator may be registered again.
+    pub reactivation: ReactivationRule,
+    /// How long the first password lock lasts, in seconds; each further lock in a row lasts
+    /// twice as long as the one before, up to [`MAX_LOCK_GROWTH`] times. 0: a lock lasts
+    /// until an administrator unlocks.
+    pub lock_duration_secs: i64,
+    /// OneSpan's "Use Generic Authentication Status Codes": unknown user, locked user,
+    /// disabled user and wrong password all answer STAT_INVCREDENTIALS with one text.
+    pub generic_status_codes: bool,
+}
+
+/// The longest lock is this many times `lock_duration_secs`.
+pub const MAX_LOCK_GROWTH: i64 = 64;
+
+impl Policy {
+    /// How long the `n`-th lock in a row lasts (n from 1); `None`: until an administrator
+    /// unlocks.
+    pub fn lock_duration(&self, n: i32) -> Option<i64> {
+        if self.lock_duration_secs <= 0 {
+            return None;
+        }
+        let growth = 1i64 << (n.clamp(1, 7) - 1);
+        Some(
+            self.lock_duration_secs
+                .saturating_mul(growth.min(MAX_LOCK_GROWTH)),
+        )
+    }
 }
 
 impl Default for Policy {
@@ -46,6 +73,9 @@ impl Default for Policy {
             ephemeral_lifetime_secs: 5 * 60,
             max_activation_failures: 3,
             email_delivery: false,
+            reactivation: ReactivationRule::default(),
+            lock_duration_secs: 15 * 60,
+            generic_status_codes: false,
         }
     }
 }
@@ -167,8 +197,56 @@ pub enum ProvisionError {
         serial: Option<SerialNumber>,
         limit: i32,
     },
+    #[error("the user is disabled")]
+    UserDisabled,
+    #[error("authenticator {0} is disabled")]
+    AuthenticatorDisabled(SerialNumber),
+    #[error("authenticator {serial} is active and cannot be registered again: {reason}")]
+    ReactivationRefused {
+        serial: SerialNumber,
+        reason: String,
+    },
+    /// What every failed credential check answers under `generic_status_codes`.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// An answer that hides its reason: the client sees `shown`, the audit trail and the
+    /// log see `reason`.
+    #[error("{shown}")]
+    Concealed {
+        shown: Box<ProvisionError>,
+        reason: String,
+    },
     #[error("internal error: {0}")]
     Store(#[from] StoreError),
+}
+
+impl ProvisionError {
+    /// What the audit trail records: the real reason of a concealed answer.
+    pub fn audit_detail(&self) -> Option<&str> {
+        match self {
+            ProvisionError::Concealed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn concealed(shown: ProvisionError, reason: impl Into<String>) -> Self {
+        ProvisionError::Concealed {
+            shown: Box::new(shown),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<Blocked> for ProvisionError {
+    fn from(b: Blocked) -> Self {
+        match b {
+            Blocked::NoFreeAuthenticator => ProvisionError::NoFreeAuthenticator,
+            Blocked::Disabled(serial) => ProvisionError::AuthenticatorDisabled(serial),
+            Blocked::ReactivationRefused { serial, reason } => {
+                ProvisionError::ReactivationRefused { serial, reason }
+            }
+        }
+    }
 }
 
 /// A source of Unix seconds; tests substitute their own.
@@ -310,7 +388,29 @@ impl Provisioning {
         &self.store
     }
 
+    /// Runs a call. Under `generic_status_codes`, every failed credential check (unknown,
+    /// locked or disabled user, wrong password) answers the same, its reason kept for the
+    /// audit trail.
     pub fn handle(&self, call: Call) -> Result<Reply, ProvisionError> {
+        self.run(call).map_err(|e| {
+            let hide = self.policy.generic_status_codes
+                && matches!(
+                    e,
+                    ProvisionError::UnknownUser { .. }
+                        | ProvisionError::WrongPassword
+                        | ProvisionError::UserLocked
+                        | ProvisionError::UserDisabled
+                );
+            if hide {
+                let reason = e.to_string();
+                ProvisionError::concealed(ProvisionError::InvalidCredentials, reason)
+            } else {
+                e
+            }
+        })
+    }
+
+    fn run(&self, call: Call) -> Result<Reply, ProvisionError> {
         match call {
             Call::ServerTime => Ok(Reply::ServerTime(self.now())),
             Call::SrpRegister(input) => self.srp_register(input).map(Reply::SrpRegistered),
@@ -335,37 +435,114 @@ impl Provisioning {
         }
     }
 
-    /// Checks a user's static password: unknown, locked and wrong each fail distinctly; a
-    /// wrong password counts towards the lock, a right one clears the count.
+    /// THE static-password check: every path that checks a password, and every path that
+    /// must take as long as one (unknown, locked or disabled user, no password set) calls
+    /// this, with `None` for the dummy hash.
+    pub fn check_password(&self, password: &str, phc: Option<&str>) -> bool {
+        match phc {
+            Some(phc) => verify_password(password, phc),
+            None => {
+                let _ = verify_password(password, dummy_hash());
+                false
+            }
+        }
+    }
+
+    /// Checks a user's static password. Unknown, locked (until the lock expires), disabled
+    /// and wrong each fail distinctly (`handle` hides which under `generic_status_codes`),
+    /// and each costs one password check. A wrong password counts towards the lock; a
+    /// right one clears the count and an expired lock.
     pub fn authenticate(
         &self,
         user_id: &UserId,
         domain: &Domain,
         password: &str,
     ) -> Result<User, ProvisionError> {
+        let now = self.now();
         let Some(user) = self.store.find_user(user_id, domain)? else {
-            let _ = verify_password(password, dummy_hash());
+            self.check_password(password, None);
             return Err(ProvisionError::UnknownUser {
                 user_id: user_id.clone(),
                 domain: domain.clone(),
             });
         };
-        if user.locked {
+        if user.disabled {
+            self.check_password(password, None);
+            return Err(ProvisionError::UserDisabled);
+        }
+        if user.locked_at(now) {
+            self.check_password(password, None);
             return Err(ProvisionError::UserLocked);
         }
-        let ok = user
-            .password_hash
-            .as_deref()
-            .is_some_and(|phc| verify_password(password, phc));
+        let ok = self.check_password(password, user.password_hash.as_deref());
         if !ok {
-            self.store
-                .record_password_failure(user.pk, self.policy.lock_after_failures)?;
+            let policy = &self.policy;
+            self.store.record_password_failure(
+                user.pk,
+                policy.lock_after_failures,
+                |n| policy.lock_duration(n),
+                now,
+            )?;
             return Err(ProvisionError::WrongPassword);
         }
-        if user.failure_count != 0 {
+        if user.failure_count != 0 || user.locked || user.lock_count != 0 {
             self.store.clear_password_failures(user.pk)?;
         }
         Ok(user)
+    }
+
+    /// The notice a completed reactivation sends, when e-mail is configured and the user has
+    /// an address.
+    fn reactivation_notice(
+        &self,
+        user: &User,
+        serial: Option<&SerialNumber>,
+    ) -> Option<OutgoingMail> {
+        if !self.policy.email_delivery {
+            return None;
+        }
+        let to = EmailAddress::parse(user.email.as_deref()?).ok()?;
+        Some(OutgoingMail {
+            command: "REACTIVATION".into(),
+            recipient: to.as_str().to_owned(),
+            subject: "A new device was activated for your account".into(),
+            body: zeroize::Zeroizing::new(format!(
+                "A new device was activated for your account {}{}.\n\
+                 The device that held this authenticator before no longer works.\n\
+                 If this was not you, contact your bank at once.\n",
+                user.user_id,
+                serial.map_or_else(String::new, |s| format!(" (authenticator {s})"))
+            )),
+        })
+    }
+
+    /// Completes a registration's activation: the authenticator takes the registration's
+    /// key (its old key is retired), and a reactivation sends its notice.
+    fn complete_activation(
+        &self,
+        reg: &Registration,
+        user: &User,
+        step: Option<i64>,
+    ) -> Result<(), ProvisionError> {
+        let notice = self.reactivation_notice(user, Some(&reg.serial_no));
+        match self.store.activate_registration(
+            &reg.registration_id,
+            &reg.serial_no,
+            step,
+            notice.as_ref(),
+            self.now(),
+        )? {
+            None => Err(ProvisionError::RegistrationSpent {
+                id: reg.registration_id.clone(),
+                state: "already activated",
+            }),
+            Some(reactivated) => {
+                if reactivated && notice.is_some() {
+                    self.mail_queued();
+                }
+                Ok(())
+            }
+        }
     }
 
     /// `dsappSRPRegister`: authenticates the user, assigns a free software authenticator if
@@ -396,12 +573,12 @@ impl Provisioning {
                     lifetime_secs: self.policy.registration_lifetime_secs,
                     mail: None,
                 };
-                let begun = self.store.begin_registration(user.pk, &new)?;
+                let begun =
+                    self.store
+                        .begin_registration(user.pk, &new, &self.policy.reactivation)?;
                 Ok((registration_id, activation_password, begun))
             })?;
-        let Begun::Created(serial_no) = begun else {
-            return Err(ProvisionError::NoFreeAuthenticator);
-        };
+        let serial_no = Self::begun(begun)?;
         Ok(srp::Registered {
             registration_id,
             activation_password,
@@ -413,16 +590,45 @@ impl Provisioning {
 }
 
 impl Provisioning {
-    /// A registration that exists and has not expired.
+    /// The authenticator a registration took, or why it could not take one.
+    fn begun(begun: Begun) -> Result<SerialNumber, ProvisionError> {
+        match begun {
+            Begun::Created(serial) => Ok(serial),
+            Begun::Blocked(blocked) => Err(blocked.into()),
+        }
+    }
+
+    /// A registration that exists and has not expired, whose user may still use it (not
+    /// locked, not disabled) and whose authenticator is not disabled: every step after
+    /// register goes through here.
     fn live_registration(&self, id: &RegistrationId) -> Result<Registration, ProvisionError> {
+        self.live_registration_of(id).map(|(reg, _)| reg)
+    }
+
+    /// [`Self::live_registration`] with the registration's user.
+    fn live_registration_of(
+        &self,
+        id: &RegistrationId,
+    ) -> Result<(Registration, User), ProvisionError> {
         let reg = self.store.get_registration(id).map_err(|e| match e {
             StoreError::NotFound(_) => ProvisionError::UnknownRegistration(id.clone()),
             other => other.into(),
         })?;
-        if reg.expires_at <= self.now() {
+        let now = self.now();
+        if reg.expires_at <= now {
             return Err(ProvisionError::RegistrationExpired(id.clone()));
         }
-        Ok(reg)
+        let user = self.store.user_by_pk(reg.user_pk)?;
+        if user.disabled {
+            return Err(ProvisionError::UserDisabled);
+        }
+        if user.locked_at(now) {
+            return Err(ProvisionError::UserLocked);
+        }
+        if self.store.get_authenticator(&reg.serial_no)?.disabled {
+            return Err(ProvisionError::AuthenticatorDisabled(reg.serial_no));
+        }
+        Ok((reg, user))
     }
 
     fn require_status(reg: &Registration, want: RegistrationStatus) -> Result<(), ProvisionError> {
@@ -475,7 +681,7 @@ impl Provisioning {
         srp.check_public(&a_pub).map_err(invalid)?;
         let v = srp
             .group
-            .parse(&reg.srp_verifier)
+            .parse(&self.store.open_verifier(&reg)?)
             .map_err(|e| ProvisionError::Store(StoreError::Corrupt(format!("verifier: {e}"))))?;
         let b_bytes = crate::crypto::random_bytes(32);
         let b = zeroize::Zeroizing::new(srp.group.parse(&b_bytes).map_err(invalid)?);
@@ -530,7 +736,8 @@ impl Provisioning {
         if !crate::crypto::ct_eq(m1, input.client_evidence.as_bytes()) {
             return Err(self.proof_failed(&id, "the client evidence message"));
         }
-        let auth_key = self.store.authenticator_key(&reg.serial_no)?;
+        // The key this registration prepared: never the key of a device holding it already.
+        let auth_key = self.store.registration_key(&reg)?;
         let plaintext = srp::activation_plaintext(&reg.serial_no, &auth_key);
         let keys = srp::record::RecordKeys::derive(&reg.srp_salt, key);
         let iv: [u8; 16] = crate::crypto::random_bytes(16)
@@ -558,7 +765,7 @@ impl Provisioning {
         input: srp::ActivateInput,
     ) -> Result<srp::Activated, ProvisionError> {
         let id = input.registration_id;
-        let reg = self.live_registration(&id)?;
+        let (reg, user) = self.live_registration_of(&id)?;
         Self::require_status(&reg, RegistrationStatus::Delivered)?;
         let otp = match &input.proof {
             srp::ActivationProof::Otp(otp) => otp,
@@ -568,17 +775,11 @@ impl Provisioning {
                 ))
             }
         };
-        let key = self.store.authenticator_key(&reg.serial_no)?;
-        if otp::verify_totp(&key, otp, self.now()).is_none() {
+        let key = self.store.registration_key(&reg)?;
+        let Some(step) = otp::verify_totp(&key, otp, self.now()) else {
             return Err(self.proof_failed(&id, "the one-time password"));
-        }
-        if !self.store.activate_registration(&id, &reg.serial_no)? {
-            return Err(ProvisionError::RegistrationSpent {
-                id,
-                state: "already activated",
-            });
-        }
-        let user = self.store.user_by_pk(reg.user_pk)?;
+        };
+        self.complete_activation(&reg, &user, Some(step))?;
         Ok(srp::Activated {
             registration_id: id,
             user_id: user.user_id,
