@@ -430,43 +430,46 @@ impl Provisioning {
                 serial_no: reg.serial_no.clone(),
             });
         }
-        if !pending.is_empty() {
-            for reg in &pending {
-                let _ = self.proof_failed(&reg.registration_id, "PROVFLD_DP_RESPONSE");
-            }
-            return Err(rejected(format!(
-                "the OTP verifies for none of the {} pending registration(s) of {}",
-                pending.len(),
-                user.user_id
-            )));
-        }
-        // Nothing pending: the current key of an active authenticator, single use.
+        // Not a pending key: the current key of an active authenticator (its device still
+        // works until a pending activation completes), each time step once.
         let serials = match named {
             Some(s) => vec![s.clone()],
             None => self.store.serials_of_user(user.pk)?,
         };
+        let mut active = Vec::new();
         for serial in &serials {
-            let a = self.store.get_authenticator(serial)?;
-            if a.status != crate::store::AuthenticatorStatus::Active {
+            if self.store.get_authenticator(serial)?.status
+                != crate::store::AuthenticatorStatus::Active
+            {
                 continue;
             }
             let key = self.store.authenticator_key(serial)?;
-            match otp::verify_totp(&key, otp_value, now) {
-                Some(step) => {
-                    if self.store.accept_otp_step(serial, step)? {
-                        return Err(ProvisionError::AlreadyActive(serial.clone()));
-                    }
-                    return Err(rejected(format!(
-                        "the OTP of {serial} was used already (time step {step})"
-                    )));
+            if let Some(step) = otp::verify_totp(&key, otp_value, now) {
+                if self.store.accept_otp_step(serial, step)? {
+                    return Err(ProvisionError::AlreadyActive(serial.clone()));
                 }
-                None => self.store.record_otp_failure(serial)?,
+                return Err(rejected(format!(
+                    "the OTP of {serial} was used already (time step {step})"
+                )));
             }
+            active.push(serial);
+        }
+        // A wrong OTP: it counts against the pending registrations (and in the active
+        // authenticators' failure count), never against the user.
+        for reg in &pending {
+            let _ = self.proof_failed(&reg.registration_id, "PROVFLD_DP_RESPONSE");
+        }
+        for serial in active {
+            self.store.record_otp_failure(serial)?;
         }
         Err(rejected(if serials.is_empty() {
             format!("no authenticator is assigned to {}", user.user_id)
         } else {
-            format!("the OTP does not verify for {}", user.user_id)
+            format!(
+                "the OTP verifies for none of the authenticators and {} pending registration(s) of {}",
+                pending.len(),
+                user.user_id
+            )
         }))
     }
 }
