@@ -108,6 +108,7 @@ const HEADERS: &[&str] = &[
     "user",
     "domain",
     "license",
+    "disabled",
 ];
 
 fn row(a: &Authenticator) -> Vec<String> {
@@ -119,6 +120,7 @@ fn row(a: &Authenticator) -> Vec<String> {
         opt(&a.user_id),
         opt(&a.domain),
         a.license_limit.to_string(),
+        if a.disabled { "disabled" } else { "" }.into(),
     ]
 }
 

@@ -78,12 +78,20 @@ fn row(u: &User) -> Vec<String> {
         u.domain.to_string(),
         opt(&u.organizational_unit),
         if u.has_password { "yes" } else { "no" }.into(),
-        if u.locked { "locked" } else { "" }.into(),
+        if u.locked_at(crate::store::now()) {
+            "locked"
+        } else {
+            ""
+        }
+        .into(),
         u.failure_count.to_string(),
+        if u.disabled { "disabled" } else { "" }.into(),
     ]
 }
 
-const HEADERS: &[&str] = &["user", "domain", "ou", "password", "locked", "failures"];
+const HEADERS: &[&str] = &[
+    "user", "domain", "ou", "password", "locked", "failures", "disabled",
+];
 
 pub fn run(cmd: UserCommand, store: &Store, out: &Output) -> Result<()> {
     match cmd {

@@ -937,4 +937,89 @@ mod tests {
         assert_eq!(f.prov.sweep().unwrap(), 0);
         assert!(f.prov.store().get_registration(&r.registration_id).is_ok());
     }
+
+    #[test]
+    fn lock_duration_doubles_up_to_its_cap_and_zero_means_until_unlocked() {
+        let p = Policy::default();
+        assert_eq!(p.lock_duration(1), Some(900));
+        assert_eq!(p.lock_duration(2), Some(1800));
+        assert_eq!(p.lock_duration(7), Some(900 * MAX_LOCK_GROWTH));
+        assert_eq!(p.lock_duration(50), Some(900 * MAX_LOCK_GROWTH));
+        let forever = Policy {
+            lock_duration_secs: 0,
+            ..Policy::default()
+        };
+        assert_eq!(forever.lock_duration(1), None);
+    }
+
+    #[test]
+    fn a_lock_expires_on_the_protocol_clock() {
+        let f = fixture("lock");
+        let u = UserId::parse("u").unwrap();
+        for _ in 0..5 {
+            let e = f
+                .prov
+                .authenticate(&u, &Domain::master(), "nope")
+                .unwrap_err();
+            assert!(matches!(e, ProvisionError::WrongPassword), "{e}");
+        }
+        let e = f
+            .prov
+            .authenticate(&u, &Domain::master(), "pw")
+            .unwrap_err();
+        assert!(matches!(e, ProvisionError::UserLocked), "{e}");
+        f.clock.fetch_add(900, Ordering::SeqCst);
+        let user = f.prov.authenticate(&u, &Domain::master(), "pw").unwrap();
+        assert_eq!(user.pk, f.prov.store().user_by_pk(user.pk).unwrap().pk);
+        let after = f.prov.store().user_by_pk(user.pk).unwrap();
+        assert!(!after.locked && after.lock_count == 0 && after.failure_count == 0);
+    }
+
+    #[test]
+    fn generic_codes_hide_the_reason_from_the_client_only() {
+        let mut f = fixture("generic");
+        f.prov.policy.generic_status_codes = true;
+        let call = |user: &str, pw: &str| {
+            f.prov
+                .handle(Call::SrpRegister(srp::RegisterInput {
+                    component_type: None,
+                    user_id: UserId::parse(user).unwrap(),
+                    domain: None,
+                    static_password: zeroize::Zeroizing::new(pw.into()),
+                    serial_no: None,
+                }))
+                .unwrap_err()
+        };
+        let unknown = call("nobody", "pw");
+        let wrong = call("u", "nope");
+        assert_eq!(unknown.to_string(), wrong.to_string());
+        assert_eq!(
+            unknown.audit_detail(),
+            Some("unknown user nobody in domain master")
+        );
+        assert_eq!(wrong.audit_detail(), Some("wrong static password"));
+    }
+
+    #[test]
+    fn every_registration_prepares_its_own_key_and_activation_installs_it() {
+        let f = fixture("rekey");
+        let a = register(&f);
+        let b = register(&f);
+        let store = f.prov.store();
+        let ra = store.get_registration(&a.registration_id).unwrap();
+        let rb = store.get_registration(&b.registration_id).unwrap();
+        let (ka, kb) = (
+            store.registration_key(&ra).unwrap(),
+            store.registration_key(&rb).unwrap(),
+        );
+        assert_ne!(ka, kb);
+        assert_ne!(ka, store.authenticator_key(&ra.serial_no).unwrap());
+        assert!(store.mark_delivered(&a.registration_id).unwrap());
+        let user = store.user_by_pk(ra.user_pk).unwrap();
+        f.prov.complete_activation(&ra, &user, Some(7)).unwrap();
+        assert_eq!(store.authenticator_key(&ra.serial_no).unwrap(), ka);
+        // The step that proved the key is spent; the next one is not.
+        assert!(!store.accept_otp_step(&ra.serial_no, 7).unwrap());
+        assert!(store.accept_otp_step(&ra.serial_no, 8).unwrap());
+    }
 }

@@ -2,12 +2,13 @@
 //! key exchange.
 //!
 //! REGISTER authenticates the user with the static password (changing it first when asked),
-//! assigns a software authenticator when the user has none, counts a reactivation, and
-//! returns the authenticator's activation data protected by a password the user knows: the
-//! custom encryption password when one is given, else the (new) static password.
-//! Online activation data (`PROVFLD_ACTIVATION_TYPE` 0, the default) leaves the authenticator
-//! assigned until ACTIVATE checks its first OTP; offline activation data (1) activates it at
-//! once, since no device will call back.
+//! assigns a software authenticator when the user has none, counts a reactivation, prepares
+//! a NEW key, and returns activation data with that key, protected by a password the user
+//! knows: the custom encryption password when one is given, else the (new) static password.
+//! Online activation data (`PROVFLD_ACTIVATION_TYPE` 0, the default) keeps the new key in a
+//! registration until ACTIVATE checks its first OTP (the authenticator's current key, if it is
+//! active, keeps working until then); offline activation data (1) installs it at once, since
+//! no device will call back.
 //!
 //! OneSpan publishes no construction for the protection; provd's is:
 //!
@@ -349,7 +350,7 @@ impl Provisioning {
             )
         })?;
         let (serial_no, activation_code, event_reactivation_counter) = assigned?;
-        if recipient.is_some() {
+        if recipient.is_some() || (notice.is_some() && mode == ActivationType::Offline) {
             self.mail_queued();
         }
         Ok(Registered {
@@ -438,9 +439,8 @@ impl Provisioning {
         };
         let mut active = Vec::new();
         for serial in &serials {
-            if self.store.get_authenticator(serial)?.status
-                != crate::store::AuthenticatorStatus::Active
-            {
+            let a = self.store.get_authenticator(serial)?;
+            if a.status != crate::store::AuthenticatorStatus::Active || a.disabled {
                 continue;
             }
             let key = self.store.authenticator_key(serial)?;

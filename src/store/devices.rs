@@ -144,7 +144,9 @@ impl Store {
         })
     }
 
-    /// The license key of an authenticator, unsealed; `None` before its first MDL register.
+    /// The license key stored on an authenticator by provd before issue 10, unsealed; `None`
+    /// since: each MDL registration now carries its own license key
+    /// ([`Store::registration_key`]).
     pub fn license_key(
         &self,
         serial: &SerialNumber,
