@@ -82,6 +82,25 @@ pub struct Config {
     /// How long a message being sent is reserved for its sender; the messages of an instance
     /// that died are sent again after this.
     pub mail_lease_secs: u64,
+    /// `allow` (default) or `deny`: whether registering a user whose authenticator is already
+    /// active (re-keying it for a new device) is allowed.
+    pub reactivation: Reactivation,
+    /// The most reactivations one authenticator may have; 0: no cap.
+    pub max_reactivations: i32,
+    /// How long a password lock lasts, in seconds (default 15 minutes); each further lock in
+    /// a row lasts twice as long, up to 64 times this. 0: until an administrator unlocks.
+    pub lock_duration_secs: i64,
+    /// OneSpan's "Use Generic Authentication Status Codes": an unknown, locked or disabled
+    /// user and a wrong password all answer STAT_INVCREDENTIALS with the same text.
+    pub generic_status_codes: bool,
+}
+
+/// The reactivation policy setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reactivation {
+    Allow,
+    Deny,
 }
 
 impl Default for Config {
@@ -114,6 +133,10 @@ impl Default for Config {
             mail_retry_base_secs: 30,
             mail_poll_secs: 10,
             mail_lease_secs: 300,
+            reactivation: Reactivation::Allow,
+            max_reactivations: 0,
+            lock_duration_secs: Policy::default().lock_duration_secs,
+            generic_status_codes: false,
         }
     }
 }
@@ -185,6 +208,9 @@ impl Config {
         if config.ephemeral_lifetime_secs < 1 || config.registration_lifetime_secs < 1 {
             bail!("ephemeral_lifetime_secs and registration_lifetime_secs must be at least 1");
         }
+        if config.max_reactivations < 0 || config.lock_duration_secs < 0 {
+            bail!("max_reactivations and lock_duration_secs must not be negative");
+        }
         config.check_mail()?;
         Ok(config)
     }
@@ -242,6 +268,12 @@ impl Config {
             max_activation_failures: self.max_activation_failures,
             email_delivery: self.email_enabled(),
             registration_retention_secs: i64::from(self.registration_retention_days) * 86_400,
+            reactivation: crate::store::ReactivationRule {
+                allow: self.reactivation == Reactivation::Allow,
+                max: self.max_reactivations,
+            },
+            lock_duration_secs: self.lock_duration_secs,
+            generic_status_codes: self.generic_status_codes,
         }
     }
 

@@ -39,7 +39,7 @@ impl AppState {
         let mail = crate::delivery::MailNotifier::for_config(config);
         let wake = mail.clone();
         AppState {
-            provisioning: Provisioning::new(store, config.policy())
+            provisioning: Provisioning::with_clock(store, config.policy(), clock())
                 .with_mail_notifier(std::sync::Arc::new(move || wake.notify())),
             public_url: config.public_url.clone(),
             audit_server_time: config.audit_server_time,
@@ -54,6 +54,22 @@ impl AppState {
             mail,
         }
     }
+}
+
+/// The protocol's clock: the system's, or in debug builds (the integration tests) the Unix
+/// seconds written in the file `PROVD_TEST_CLOCK_FILE` names, read at every call, so a test
+/// can move time (lock expiry) without waiting. Release builds ignore the variable.
+fn clock() -> crate::protocol::Clock {
+    #[cfg(debug_assertions)]
+    if let Some(path) = std::env::var_os("PROVD_TEST_CLOCK_FILE") {
+        return std::sync::Arc::new(move || {
+            std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or_else(crate::store::now)
+        });
+    }
+    std::sync::Arc::new(crate::store::now)
 }
 
 fn xml(status: HttpStatus, body: String) -> HttpResponse {
@@ -126,6 +142,8 @@ fn run_call(
         audit.registration_id = c.audit_registration().map(|r| r.to_string());
     }
     let mut store_down = false;
+    // The real reason of an answer that hides it (generic status codes): audit and log only.
+    let mut concealed: Option<String> = None;
     let result: Result<Reply, Failure> = match call {
         Err(f) => Err(f),
         Ok(c) => state.provisioning.handle(c).map_err(|e| {
@@ -133,6 +151,7 @@ fn run_call(
                 tracing::error!(error = %inner, "store failure");
                 store_down = matches!(inner, crate::store::StoreError::Unavailable(_));
             }
+            concealed = e.audit_detail().map(str::to_owned);
             Failure::from(&e)
         }),
     };
@@ -185,7 +204,7 @@ fn run_call(
             audit.status = f.status.name().into();
             audit.status_code = f.status.code();
             audit.return_code = f.status.return_code().code();
-            audit.detail = Some(f.description.clone());
+            audit.detail = Some(concealed.clone().unwrap_or_else(|| f.description.clone()));
             response::failure(operation, f)
         }
     };
@@ -193,7 +212,7 @@ fn run_call(
     if result.is_ok() {
         tracing::debug!(command = %audit.command, status = %audit.status, "provisioning call");
     } else {
-        tracing::info!(command = %audit.command, status = %audit.status, "provisioning call failed");
+        tracing::info!(command = %audit.command, status = %audit.status, reason = concealed.as_deref().unwrap_or(""), "provisioning call failed");
     }
     Outcome {
         body,

@@ -81,8 +81,23 @@ pub enum AuthenticatorCommand {
         #[command(flatten)]
         who: Who,
     },
-    /// Return an authenticator to the free pool (its pending registrations are dropped).
-    Unassign { serial: SerialNumber },
+    /// Return an authenticator to the free pool: its registrations and device instances are
+    /// dropped and its key is retired (replaced by a fresh key no device ever received).
+    ///
+    /// An authenticator that is active on a device is refused unless --force: forced, the
+    /// device holding the old key stops working, and the next user who registers the
+    /// authenticator receives a new key, never the old one.
+    Unassign {
+        serial: SerialNumber,
+        /// Unassign an active authenticator too (its device stops working).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Disable an authenticator: it is not handed out, and no registration or activation of
+    /// it proceeds, until enabled again.
+    Disable { serial: SerialNumber },
+    /// Enable a disabled authenticator.
+    Enable { serial: SerialNumber },
 }
 
 const HEADERS: &[&str] = &[
@@ -93,6 +108,7 @@ const HEADERS: &[&str] = &[
     "user",
     "domain",
     "license",
+    "disabled",
 ];
 
 fn row(a: &Authenticator) -> Vec<String> {
@@ -104,6 +120,7 @@ fn row(a: &Authenticator) -> Vec<String> {
         opt(&a.user_id),
         opt(&a.domain),
         a.license_limit.to_string(),
+        if a.disabled { "disabled" } else { "" }.into(),
     ]
 }
 
@@ -316,8 +333,16 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
             let a = store.assign_authenticator(&serial, &who.user_id, &who.domain)?;
             out.one(&a);
         }
-        AuthenticatorCommand::Unassign { serial } => {
-            let a = store.unassign_authenticator(&serial)?;
+        AuthenticatorCommand::Unassign { serial, force } => {
+            let a = store.unassign_authenticator(&serial, force)?;
+            out.one(&a);
+        }
+        AuthenticatorCommand::Disable { serial } => {
+            let a = store.set_authenticator_disabled(&serial, true)?;
+            out.one(&a);
+        }
+        AuthenticatorCommand::Enable { serial } => {
+            let a = store.set_authenticator_disabled(&serial, false)?;
             out.one(&a);
         }
     }

@@ -73,6 +73,11 @@ pub enum RegistrationCommand {
         #[arg(long, value_parser = ["pending", "delivered", "activated", "revoked"])]
         status: Option<String>,
     },
+    /// Revoke a registration that is not spent: its activation can no longer complete, the
+    /// key it prepared is dropped, and the authenticator keeps its current key.
+    Revoke {
+        registration_id: crate::types::RegistrationId,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -395,6 +400,19 @@ pub fn run(cli: Cli) -> Result<()> {
                     .collect()
                 },
             );
+            Ok(())
+        }
+        Command::Registration(RegistrationCommand::Revoke { registration_id }) => {
+            let store = open_store(&config)?;
+            if !store.revoke_registration(&registration_id)? {
+                let r = store.get_registration(&registration_id)?;
+                anyhow::bail!(
+                    "registration {registration_id} is {} and cannot be revoked",
+                    r.status.as_str()
+                );
+            }
+            let r = store.get_registration(&registration_id)?;
+            out.one(&r);
             Ok(())
         }
         Command::Audit(AuditCommand::List { limit }) => {

@@ -55,6 +55,16 @@ pub enum UserCommand {
         #[command(flatten)]
         who: Who,
     },
+    /// Disable a user: no registration or activation until enabled again.
+    Disable {
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Enable a disabled user.
+    Enable {
+        #[command(flatten)]
+        who: Who,
+    },
     /// Delete a user; their authenticators return to the free pool.
     Delete {
         #[command(flatten)]
@@ -68,12 +78,20 @@ fn row(u: &User) -> Vec<String> {
         u.domain.to_string(),
         opt(&u.organizational_unit),
         if u.has_password { "yes" } else { "no" }.into(),
-        if u.locked { "locked" } else { "" }.into(),
+        if u.locked_at(crate::store::now()) {
+            "locked"
+        } else {
+            ""
+        }
+        .into(),
         u.failure_count.to_string(),
+        if u.disabled { "disabled" } else { "" }.into(),
     ]
 }
 
-const HEADERS: &[&str] = &["user", "domain", "ou", "password", "locked", "failures"];
+const HEADERS: &[&str] = &[
+    "user", "domain", "ou", "password", "locked", "failures", "disabled",
+];
 
 pub fn run(cmd: UserCommand, store: &Store, out: &Output) -> Result<()> {
     match cmd {
@@ -113,6 +131,14 @@ pub fn run(cmd: UserCommand, store: &Store, out: &Output) -> Result<()> {
         }
         UserCommand::Unlock { who } => {
             let user = store.unlock_user(&who.user_id, &who.domain)?;
+            out.one(&user);
+        }
+        UserCommand::Disable { who } => {
+            let user = store.set_user_disabled(&who.user_id, &who.domain, true)?;
+            out.one(&user);
+        }
+        UserCommand::Enable { who } => {
+            let user = store.set_user_disabled(&who.user_id, &who.domain, false)?;
             out.one(&user);
         }
         UserCommand::Delete { who } => {

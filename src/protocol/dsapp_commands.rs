@@ -16,7 +16,7 @@ use super::dsapp::{self, Field, SealedField, Version};
 use super::standard::{activation_plaintext, ActivationType, Credentials, Delivery};
 use super::{otp, srp, ActivationProof, ProvisionError, Provisioning};
 use crate::store::{
-    Begun, NewRegistration, OutgoingMail, RegistrationKind, RegistrationStatus, StoreError,
+    NewRegistration, OutgoingMail, RegistrationKind, RegistrationStatus, StoreError,
 };
 use crate::types::{Domain, HexValue, OrgUnit, RegistrationId, SerialNumber, UserId};
 
@@ -120,12 +120,10 @@ impl Provisioning {
                 lifetime_secs: self.policy.registration_lifetime_secs,
                 mail,
             };
-            let begun = self.store.begin_registration(user.pk, &new)?;
+            let begun = self.store.begin_registration(user.pk, &new, &self.policy.reactivation)?;
             Ok((registration_id, activation_password, begun))
         })?;
-        let Begun::Created(serial_no) = begun else {
-            return Err(ProvisionError::NoFreeAuthenticator);
-        };
+        let serial_no = Self::begun(begun)?;
         if recipient.is_some() {
             self.mail_queued();
         }
@@ -207,7 +205,7 @@ impl Provisioning {
                 })
             }
         };
-        let key = self.store.authenticator_key(&reg.serial_no)?;
+        let key = self.store.registration_key(&reg)?;
         let counter = self.store.get_authenticator(&reg.serial_no)?;
         let session = &exchange.session;
         let plaintext = activation_plaintext(
@@ -250,6 +248,7 @@ impl Provisioning {
     pub fn dsapp_activate(&self, input: ActivateInput) -> Result<Activated, ProvisionError> {
         let id = input.registration_id;
         let (reg, _) = self.dsapp_registration(&id, RegistrationStatus::Delivered)?;
+        let user = self.store.user_by_pk(reg.user_pk)?;
         let fresh = reg.ephemeral_expires_at.is_some_and(|t| t > self.now());
         let session = match self.store.open_session(&reg)? {
             Some(s) if fresh => dsapp::Session::from_bytes(&s)
@@ -263,11 +262,14 @@ impl Provisioning {
         ) {
             return Err(self.proof_failed(&id, "PROVFLD_ENCRYPTED_SERVER_NONCE"));
         }
-        let key = self.store.authenticator_key(&reg.serial_no)?;
-        let ok = match &input.proof {
-            ActivationProof::Otp(code) => otp::verify_totp(&key, code, self.now()).is_some(),
+        let key = self.store.registration_key(&reg)?;
+        let (ok, step) = match &input.proof {
+            ActivationProof::Otp(code) => {
+                let step = otp::verify_totp(&key, code, self.now());
+                (step.is_some(), step)
+            }
             ActivationProof::DerivationCode(code) => {
-                dsapp::verify_derivation_code(&key, &session, code)
+                (dsapp::verify_derivation_code(&key, &session, code), None)
             }
         };
         if !ok {
@@ -277,13 +279,7 @@ impl Provisioning {
             };
             return Err(self.proof_failed(&id, what));
         }
-        if !self.store.activate_registration(&id, &reg.serial_no)? {
-            return Err(ProvisionError::RegistrationSpent {
-                id,
-                state: "already activated",
-            });
-        }
-        let user = self.store.user_by_pk(reg.user_pk)?;
+        self.complete_activation(&reg, &user, step)?;
         Ok(Activated {
             user_id: user.user_id,
             domain: user.domain,

@@ -97,7 +97,6 @@ impl Provisioning {
         let (user, recipient) =
             self.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
         let key = input.protection.key(&creds.static_password)?;
-        let fresh_license = mdl::new_license_key();
         let (registration_id, outcome) = self.with_new_registration_id(|registration_id| {
             let challenge = mdl::new_challenge();
             let new = NewRegistration {
@@ -113,7 +112,7 @@ impl Provisioning {
             };
             let outcome =
                 self.store
-                    .begin_mdl_registration(user.pk, &new, &fresh_license, |license| {
+                    .begin_mdl_registration(user.pk, &new, &self.policy.reactivation, |license| {
                         let am1 = ActivationMessage1 {
                             serial: license.serial_no.clone(),
                             license_key: license.license_key.clone(),
@@ -137,14 +136,14 @@ impl Provisioning {
             Ok((registration_id, outcome))
         })?;
         let (serial_no, activation_message) = match outcome {
-            Some(Ok(created)) => created,
-            Some(Err(limit)) => {
+            Ok(Ok(created)) => created,
+            Ok(Err(limit)) => {
                 return Err(ProvisionError::LicenseExhausted {
                     serial: input.serial_no.clone(),
                     limit,
                 })
             }
-            None => return Err(ProvisionError::NoFreeAuthenticator),
+            Err(blocked) => return Err(blocked.into()),
         };
         if recipient.is_some() {
             self.mail_queued();
@@ -203,12 +202,8 @@ impl Provisioning {
             .open_secret(&reg)?
             .and_then(|c| c.as_slice().try_into().ok())
             .ok_or_else(|| StoreError::Corrupt(format!("registration {id} has no challenge")))?;
-        let license_key = self.store.license_key(&reg.serial_no)?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "authenticator {} has no license key",
-                reg.serial_no
-            ))
-        })?;
+        // The license key this registration drew (Activation Message 1 carried it).
+        let license_key = self.store.registration_key(&reg)?;
         if !code.verify(&license_key, &reg.serial_no, &challenge) {
             return Err(self.proof_failed(&id, "PROVFLD_DEVICE_CODE"));
         }
@@ -289,15 +284,16 @@ impl Provisioning {
             .map_err(|_| StoreError::Corrupt(format!("instance of {id}: nonce length")))?;
         let sequence = u8::try_from(instance.sequence_no)
             .map_err(|_| StoreError::Corrupt(format!("instance of {id}: sequence number")))?;
-        let (ok, what) = match &input.confirmation {
+        let (ok, what, step) = match &input.confirmation {
             Confirmation::Signature(s) => (
                 mdl::verify_signature(&instance.instance_key, &nonce, &reg.serial_no, sequence, s),
                 "PROVFLD_SIGNATURE",
+                None,
             ),
-            Confirmation::Otp(otp) => (
-                super::otp::verify_totp(&instance.instance_key, otp, self.now()).is_some(),
-                "PROVFLD_DP_RESPONSE",
-            ),
+            Confirmation::Otp(otp) => {
+                let step = super::otp::verify_totp(&instance.instance_key, otp, self.now());
+                (step.is_some(), "PROVFLD_DP_RESPONSE", step)
+            }
         };
         if !ok {
             let e = self.proof_failed(&id, what);
@@ -306,7 +302,7 @@ impl Provisioning {
             }
             return Err(e);
         }
-        if !self.store.activate_instance(&id)? {
+        if !self.store.activate_instance(&id, step)? {
             return Err(ProvisionError::RegistrationSpent {
                 id,
                 state: "already activated",

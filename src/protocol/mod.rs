@@ -18,8 +18,8 @@ use thiserror::Error;
 
 use crate::crypto::{hash_password, verify_password};
 use crate::store::{
-    Begun, NewRegistration, Registration, RegistrationKind, RegistrationStatus, Store, StoreError,
-    User,
+    Begun, Blocked, NewRegistration, OutgoingMail, ReactivationRule, Registration,
+    RegistrationKind, RegistrationStatus, Store, StoreError, User,
 };
 use crate::types::{Domain, EmailAddress, HexValue, RegistrationId, SerialNumber, UserId};
 
@@ -39,6 +39,33 @@ pub struct Policy {
     /// How long a spent (activated) registration is kept after its expiry, for the admin's
     /// view and the audit trail, before the sweeper removes it; in seconds.
     pub registration_retention_secs: i64,
+    /// Whether (and how often) an active authenticator may be registered again.
+    pub reactivation: ReactivationRule,
+    /// How long the first password lock lasts, in seconds; each further lock in a row lasts
+    /// twice as long as the one before, up to [`MAX_LOCK_GROWTH`] times. 0: a lock lasts
+    /// until an administrator unlocks.
+    pub lock_duration_secs: i64,
+    /// OneSpan's "Use Generic Authentication Status Codes": unknown user, locked user,
+    /// disabled user and wrong password all answer STAT_INVCREDENTIALS with one text.
+    pub generic_status_codes: bool,
+}
+
+/// The longest lock is this many times `lock_duration_secs`.
+pub const MAX_LOCK_GROWTH: i64 = 64;
+
+impl Policy {
+    /// How long the `n`-th lock in a row lasts (n from 1); `None`: until an administrator
+    /// unlocks.
+    pub fn lock_duration(&self, n: i32) -> Option<i64> {
+        if self.lock_duration_secs <= 0 {
+            return None;
+        }
+        let growth = 1i64 << (n.clamp(1, 7) - 1);
+        Some(
+            self.lock_duration_secs
+                .saturating_mul(growth.min(MAX_LOCK_GROWTH)),
+        )
+    }
 }
 
 impl Default for Policy {
@@ -50,6 +77,9 @@ impl Default for Policy {
             max_activation_failures: 3,
             email_delivery: false,
             registration_retention_secs: 30 * 86_400,
+            reactivation: ReactivationRule::default(),
+            lock_duration_secs: 15 * 60,
+            generic_status_codes: false,
         }
     }
 }
@@ -171,8 +201,56 @@ pub enum ProvisionError {
         serial: Option<SerialNumber>,
         limit: i32,
     },
+    #[error("the user is disabled")]
+    UserDisabled,
+    #[error("authenticator {0} is disabled")]
+    AuthenticatorDisabled(SerialNumber),
+    #[error("authenticator {serial} is active and cannot be registered again: {reason}")]
+    ReactivationRefused {
+        serial: SerialNumber,
+        reason: String,
+    },
+    /// What every failed credential check answers under `generic_status_codes`.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// An answer that hides its reason: the client sees `shown`, the audit trail and the
+    /// log see `reason`.
+    #[error("{shown}")]
+    Concealed {
+        shown: Box<ProvisionError>,
+        reason: String,
+    },
     #[error("internal error: {0}")]
     Store(#[from] StoreError),
+}
+
+impl ProvisionError {
+    /// What the audit trail records: the real reason of a concealed answer.
+    pub fn audit_detail(&self) -> Option<&str> {
+        match self {
+            ProvisionError::Concealed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn concealed(shown: ProvisionError, reason: impl Into<String>) -> Self {
+        ProvisionError::Concealed {
+            shown: Box::new(shown),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<Blocked> for ProvisionError {
+    fn from(b: Blocked) -> Self {
+        match b {
+            Blocked::NoFreeAuthenticator => ProvisionError::NoFreeAuthenticator,
+            Blocked::Disabled(serial) => ProvisionError::AuthenticatorDisabled(serial),
+            Blocked::ReactivationRefused { serial, reason } => {
+                ProvisionError::ReactivationRefused { serial, reason }
+            }
+        }
+    }
 }
 
 /// A source of Unix seconds; tests substitute their own.
@@ -314,7 +392,29 @@ impl Provisioning {
         &self.store
     }
 
+    /// Runs a call. Under `generic_status_codes`, every failed credential check (unknown,
+    /// locked or disabled user, wrong password) answers the same, its reason kept for the
+    /// audit trail.
     pub fn handle(&self, call: Call) -> Result<Reply, ProvisionError> {
+        self.run(call).map_err(|e| {
+            let hide = self.policy.generic_status_codes
+                && matches!(
+                    e,
+                    ProvisionError::UnknownUser { .. }
+                        | ProvisionError::WrongPassword
+                        | ProvisionError::UserLocked
+                        | ProvisionError::UserDisabled
+                );
+            if hide {
+                let reason = e.to_string();
+                ProvisionError::concealed(ProvisionError::InvalidCredentials, reason)
+            } else {
+                e
+            }
+        })
+    }
+
+    fn run(&self, call: Call) -> Result<Reply, ProvisionError> {
         match call {
             Call::ServerTime => Ok(Reply::ServerTime(self.now())),
             Call::SrpRegister(input) => self.srp_register(input).map(Reply::SrpRegistered),
@@ -339,37 +439,114 @@ impl Provisioning {
         }
     }
 
-    /// Checks a user's static password: unknown, locked and wrong each fail distinctly; a
-    /// wrong password counts towards the lock, a right one clears the count.
+    /// THE static-password check: every path that checks a password, and every path that
+    /// must take as long as one (unknown, locked or disabled user, no password set) calls
+    /// this, with `None` for the dummy hash.
+    pub fn check_password(&self, password: &str, phc: Option<&str>) -> bool {
+        match phc {
+            Some(phc) => verify_password(password, phc),
+            None => {
+                let _ = verify_password(password, dummy_hash());
+                false
+            }
+        }
+    }
+
+    /// Checks a user's static password. Unknown, locked (until the lock expires), disabled
+    /// and wrong each fail distinctly (`handle` hides which under `generic_status_codes`),
+    /// and each costs one password check. A wrong password counts towards the lock; a
+    /// right one clears the count and an expired lock.
     pub fn authenticate(
         &self,
         user_id: &UserId,
         domain: &Domain,
         password: &str,
     ) -> Result<User, ProvisionError> {
+        let now = self.now();
         let Some(user) = self.store.find_user(user_id, domain)? else {
-            let _ = verify_password(password, dummy_hash());
+            self.check_password(password, None);
             return Err(ProvisionError::UnknownUser {
                 user_id: user_id.clone(),
                 domain: domain.clone(),
             });
         };
-        if user.locked {
+        if user.disabled {
+            self.check_password(password, None);
+            return Err(ProvisionError::UserDisabled);
+        }
+        if user.locked_at(now) {
+            self.check_password(password, None);
             return Err(ProvisionError::UserLocked);
         }
-        let ok = user
-            .password_hash
-            .as_deref()
-            .is_some_and(|phc| verify_password(password, phc));
+        let ok = self.check_password(password, user.password_hash.as_deref());
         if !ok {
-            self.store
-                .record_password_failure(user.pk, self.policy.lock_after_failures)?;
+            let policy = &self.policy;
+            self.store.record_password_failure(
+                user.pk,
+                policy.lock_after_failures,
+                |n| policy.lock_duration(n),
+                now,
+            )?;
             return Err(ProvisionError::WrongPassword);
         }
-        if user.failure_count != 0 {
+        if user.failure_count != 0 || user.locked || user.lock_count != 0 {
             self.store.clear_password_failures(user.pk)?;
         }
         Ok(user)
+    }
+
+    /// The notice a completed reactivation sends, when e-mail is configured and the user has
+    /// an address.
+    fn reactivation_notice(
+        &self,
+        user: &User,
+        serial: Option<&SerialNumber>,
+    ) -> Option<OutgoingMail> {
+        if !self.policy.email_delivery {
+            return None;
+        }
+        let to = EmailAddress::parse(user.email.as_deref()?).ok()?;
+        Some(OutgoingMail {
+            command: "REACTIVATION".into(),
+            recipient: to.as_str().to_owned(),
+            subject: "A new device was activated for your account".into(),
+            body: zeroize::Zeroizing::new(format!(
+                "A new device was activated for your account {}{}.\n\
+                 The device that held this authenticator before no longer works.\n\
+                 If this was not you, contact your bank at once.\n",
+                user.user_id,
+                serial.map_or_else(String::new, |s| format!(" (authenticator {s})"))
+            )),
+        })
+    }
+
+    /// Completes a registration's activation: the authenticator takes the registration's
+    /// key (its old key is retired), and a reactivation sends its notice.
+    fn complete_activation(
+        &self,
+        reg: &Registration,
+        user: &User,
+        step: Option<i64>,
+    ) -> Result<(), ProvisionError> {
+        let notice = self.reactivation_notice(user, Some(&reg.serial_no));
+        match self.store.activate_registration(
+            &reg.registration_id,
+            &reg.serial_no,
+            step,
+            notice.as_ref(),
+            self.now(),
+        )? {
+            None => Err(ProvisionError::RegistrationSpent {
+                id: reg.registration_id.clone(),
+                state: "already activated",
+            }),
+            Some(reactivated) => {
+                if reactivated && notice.is_some() {
+                    self.mail_queued();
+                }
+                Ok(())
+            }
+        }
     }
 
     /// `dsappSRPRegister`: authenticates the user, assigns a free software authenticator if
@@ -400,12 +577,12 @@ impl Provisioning {
                     lifetime_secs: self.policy.registration_lifetime_secs,
                     mail: None,
                 };
-                let begun = self.store.begin_registration(user.pk, &new)?;
+                let begun =
+                    self.store
+                        .begin_registration(user.pk, &new, &self.policy.reactivation)?;
                 Ok((registration_id, activation_password, begun))
             })?;
-        let Begun::Created(serial_no) = begun else {
-            return Err(ProvisionError::NoFreeAuthenticator);
-        };
+        let serial_no = Self::begun(begun)?;
         Ok(srp::Registered {
             registration_id,
             activation_password,
@@ -417,16 +594,45 @@ impl Provisioning {
 }
 
 impl Provisioning {
-    /// A registration that exists and has not expired.
+    /// The authenticator a registration took, or why it could not take one.
+    fn begun(begun: Begun) -> Result<SerialNumber, ProvisionError> {
+        match begun {
+            Begun::Created(serial) => Ok(serial),
+            Begun::Blocked(blocked) => Err(blocked.into()),
+        }
+    }
+
+    /// A registration that exists and has not expired, whose user may still use it (not
+    /// locked, not disabled) and whose authenticator is not disabled: every step after
+    /// register goes through here.
     fn live_registration(&self, id: &RegistrationId) -> Result<Registration, ProvisionError> {
+        self.live_registration_of(id).map(|(reg, _)| reg)
+    }
+
+    /// [`Self::live_registration`] with the registration's user.
+    fn live_registration_of(
+        &self,
+        id: &RegistrationId,
+    ) -> Result<(Registration, User), ProvisionError> {
         let reg = self.store.get_registration(id).map_err(|e| match e {
             StoreError::NotFound(_) => ProvisionError::UnknownRegistration(id.clone()),
             other => other.into(),
         })?;
-        if reg.expires_at <= self.now() {
+        let now = self.now();
+        if reg.expires_at <= now {
             return Err(ProvisionError::RegistrationExpired(id.clone()));
         }
-        Ok(reg)
+        let user = self.store.user_by_pk(reg.user_pk)?;
+        if user.disabled {
+            return Err(ProvisionError::UserDisabled);
+        }
+        if user.locked_at(now) {
+            return Err(ProvisionError::UserLocked);
+        }
+        if self.store.get_authenticator(&reg.serial_no)?.disabled {
+            return Err(ProvisionError::AuthenticatorDisabled(reg.serial_no));
+        }
+        Ok((reg, user))
     }
 
     fn require_status(reg: &Registration, want: RegistrationStatus) -> Result<(), ProvisionError> {
@@ -479,7 +685,7 @@ impl Provisioning {
         srp.check_public(&a_pub).map_err(invalid)?;
         let v = srp
             .group
-            .parse(&reg.srp_verifier)
+            .parse(&self.store.open_verifier(&reg)?)
             .map_err(|e| ProvisionError::Store(StoreError::Corrupt(format!("verifier: {e}"))))?;
         let b_bytes = crate::crypto::random_bytes(32);
         let b = zeroize::Zeroizing::new(srp.group.parse(&b_bytes).map_err(invalid)?);
@@ -534,7 +740,8 @@ impl Provisioning {
         if !crate::crypto::ct_eq(m1, input.client_evidence.as_bytes()) {
             return Err(self.proof_failed(&id, "the client evidence message"));
         }
-        let auth_key = self.store.authenticator_key(&reg.serial_no)?;
+        // The key this registration prepared: never the key of a device holding it already.
+        let auth_key = self.store.registration_key(&reg)?;
         let plaintext = srp::activation_plaintext(&reg.serial_no, &auth_key);
         let keys = srp::record::RecordKeys::derive(&reg.srp_salt, key);
         let iv: [u8; 16] = crate::crypto::random_bytes(16)
@@ -562,7 +769,7 @@ impl Provisioning {
         input: srp::ActivateInput,
     ) -> Result<srp::Activated, ProvisionError> {
         let id = input.registration_id;
-        let reg = self.live_registration(&id)?;
+        let (reg, user) = self.live_registration_of(&id)?;
         Self::require_status(&reg, RegistrationStatus::Delivered)?;
         let otp = match &input.proof {
             srp::ActivationProof::Otp(otp) => otp,
@@ -572,17 +779,11 @@ impl Provisioning {
                 ))
             }
         };
-        let key = self.store.authenticator_key(&reg.serial_no)?;
-        if otp::verify_totp(&key, otp, self.now()).is_none() {
+        let key = self.store.registration_key(&reg)?;
+        let Some(step) = otp::verify_totp(&key, otp, self.now()) else {
             return Err(self.proof_failed(&id, "the one-time password"));
-        }
-        if !self.store.activate_registration(&id, &reg.serial_no)? {
-            return Err(ProvisionError::RegistrationSpent {
-                id,
-                state: "already activated",
-            });
-        }
-        let user = self.store.user_by_pk(reg.user_pk)?;
+        };
+        self.complete_activation(&reg, &user, Some(step))?;
         Ok(srp::Activated {
             registration_id: id,
             user_id: user.user_id,
@@ -740,11 +941,13 @@ mod tests {
         let r = register(&f);
         let reg = f.prov.store().get_registration(&r.registration_id).unwrap();
         assert!(f.prov.store().mark_delivered(&r.registration_id).unwrap());
+        let now = f.prov.now();
         assert!(f
             .prov
             .store()
-            .activate_registration(&r.registration_id, &reg.serial_no)
-            .unwrap());
+            .activate_registration(&r.registration_id, &reg.serial_no, None, None, now)
+            .unwrap()
+            .is_some());
         let policy = Policy::default();
         f.clock
             .fetch_add(policy.registration_lifetime_secs + 1, Ordering::SeqCst);
@@ -769,5 +972,90 @@ mod tests {
         let r = register(&f);
         assert_eq!(f.prov.sweep().unwrap(), 0);
         assert!(f.prov.store().get_registration(&r.registration_id).is_ok());
+    }
+
+    #[test]
+    fn lock_duration_doubles_up_to_its_cap_and_zero_means_until_unlocked() {
+        let p = Policy::default();
+        assert_eq!(p.lock_duration(1), Some(900));
+        assert_eq!(p.lock_duration(2), Some(1800));
+        assert_eq!(p.lock_duration(7), Some(900 * MAX_LOCK_GROWTH));
+        assert_eq!(p.lock_duration(50), Some(900 * MAX_LOCK_GROWTH));
+        let forever = Policy {
+            lock_duration_secs: 0,
+            ..Policy::default()
+        };
+        assert_eq!(forever.lock_duration(1), None);
+    }
+
+    #[test]
+    fn a_lock_expires_on_the_protocol_clock() {
+        let f = fixture("lock");
+        let u = UserId::parse("u").unwrap();
+        for _ in 0..5 {
+            let e = f
+                .prov
+                .authenticate(&u, &Domain::master(), "nope")
+                .unwrap_err();
+            assert!(matches!(e, ProvisionError::WrongPassword), "{e}");
+        }
+        let e = f
+            .prov
+            .authenticate(&u, &Domain::master(), "pw")
+            .unwrap_err();
+        assert!(matches!(e, ProvisionError::UserLocked), "{e}");
+        f.clock.fetch_add(900, Ordering::SeqCst);
+        let user = f.prov.authenticate(&u, &Domain::master(), "pw").unwrap();
+        assert_eq!(user.pk, f.prov.store().user_by_pk(user.pk).unwrap().pk);
+        let after = f.prov.store().user_by_pk(user.pk).unwrap();
+        assert!(!after.locked && after.lock_count == 0 && after.failure_count == 0);
+    }
+
+    #[test]
+    fn generic_codes_hide_the_reason_from_the_client_only() {
+        let mut f = fixture("generic");
+        f.prov.policy.generic_status_codes = true;
+        let call = |user: &str, pw: &str| {
+            f.prov
+                .handle(Call::SrpRegister(srp::RegisterInput {
+                    component_type: None,
+                    user_id: UserId::parse(user).unwrap(),
+                    domain: None,
+                    static_password: zeroize::Zeroizing::new(pw.into()),
+                    serial_no: None,
+                }))
+                .unwrap_err()
+        };
+        let unknown = call("nobody", "pw");
+        let wrong = call("u", "nope");
+        assert_eq!(unknown.to_string(), wrong.to_string());
+        assert_eq!(
+            unknown.audit_detail(),
+            Some("unknown user nobody in domain master")
+        );
+        assert_eq!(wrong.audit_detail(), Some("wrong static password"));
+    }
+
+    #[test]
+    fn every_registration_prepares_its_own_key_and_activation_installs_it() {
+        let f = fixture("rekey");
+        let a = register(&f);
+        let b = register(&f);
+        let store = f.prov.store();
+        let ra = store.get_registration(&a.registration_id).unwrap();
+        let rb = store.get_registration(&b.registration_id).unwrap();
+        let (ka, kb) = (
+            store.registration_key(&ra).unwrap(),
+            store.registration_key(&rb).unwrap(),
+        );
+        assert_ne!(ka, kb);
+        assert_ne!(ka, store.authenticator_key(&ra.serial_no).unwrap());
+        assert!(store.mark_delivered(&a.registration_id).unwrap());
+        let user = store.user_by_pk(ra.user_pk).unwrap();
+        f.prov.complete_activation(&ra, &user, Some(7)).unwrap();
+        assert_eq!(store.authenticator_key(&ra.serial_no).unwrap(), ka);
+        // The step that proved the key is spent; the next one is not.
+        assert!(!store.accept_otp_step(&ra.serial_no, 7).unwrap());
+        assert!(store.accept_otp_step(&ra.serial_no, 8).unwrap());
     }
 }

@@ -2,12 +2,13 @@
 //! key exchange.
 //!
 //! REGISTER authenticates the user with the static password (changing it first when asked),
-//! assigns a software authenticator when the user has none, counts a reactivation, and
-//! returns the authenticator's activation data protected by a password the user knows: the
-//! custom encryption password when one is given, else the (new) static password.
-//! Online activation data (`PROVFLD_ACTIVATION_TYPE` 0, the default) leaves the authenticator
-//! assigned until ACTIVATE checks its first OTP; offline activation data (1) activates it at
-//! once, since no device will call back.
+//! assigns a software authenticator when the user has none, counts a reactivation, prepares
+//! a NEW key, and returns activation data with that key, protected by a password the user
+//! knows: the custom encryption password when one is given, else the (new) static password.
+//! Online activation data (`PROVFLD_ACTIVATION_TYPE` 0, the default) keeps the new key in a
+//! registration until ACTIVATE checks its first OTP (the authenticator's current key, if it is
+//! active, keeps working until then); offline activation data (1) installs it at once, since
+//! no device will call back.
 //!
 //! OneSpan publishes no construction for the protection; provd's is:
 //!
@@ -25,7 +26,9 @@ use zeroize::Zeroizing;
 
 use super::srp::record::{RecordError, RecordKeys, Sealed};
 use super::{otp, ActivationProof, ProvisionError, Provisioning};
-use crate::store::OutgoingMail;
+use crate::store::{
+    NewRegistration, OutgoingMail, Registration, RegistrationKind, StandardRegistration,
+};
 use crate::types::{Domain, EmailAddress, HexValue, OrgUnit, SerialNumber, UserId};
 
 /// The command name bound into the protection of REGISTER's activation code.
@@ -296,37 +299,58 @@ impl Provisioning {
                 .unwrap_or(&creds.static_password),
         )?;
         let mode = input.activation_type;
-        let assigned = self.store.register_authenticator(
-            user.pk,
-            input.serial_no.as_ref(),
-            new_hash.as_deref(),
-            mode == ActivationType::Offline,
-            |a| {
-                let plaintext =
-                    activation_plaintext(mode, &a.serial_no, &a.key, a.reactivation_counter);
-                let code = key.protect(REGISTER, &a.serial_no, &plaintext);
-                let mail = recipient.as_ref().map(|to| OutgoingMail {
-                    command: REGISTER.into(),
-                    recipient: to.as_str().to_owned(),
-                    subject: format!("Activation data for authenticator {}", a.serial_no),
-                    body: Zeroizing::new(format!(
-                        "Authenticator: {}\nActivation code ({} activation, protected by your password):\n{}\nEvent reactivation counter: {}\n",
-                        a.serial_no,
-                        match mode {
-                            ActivationType::Online => "online",
-                            ActivationType::Offline => "offline",
-                        },
-                        code,
-                        a.reactivation_counter
-                    )),
-                });
-                ((a.serial_no.clone(), code, a.reactivation_counter), mail)
-            },
-        )?;
-        let Some((serial_no, activation_code, event_reactivation_counter)) = assigned else {
-            return Err(ProvisionError::NoFreeAuthenticator);
+        let produce = |a: &crate::store::Assignment| {
+            let plaintext =
+                activation_plaintext(mode, &a.serial_no, &a.key, a.reactivation_counter);
+            let code = key.protect(REGISTER, &a.serial_no, &plaintext);
+            let mail = recipient.as_ref().map(|to| OutgoingMail {
+                command: REGISTER.into(),
+                recipient: to.as_str().to_owned(),
+                subject: format!("Activation data for authenticator {}", a.serial_no),
+                body: Zeroizing::new(format!(
+                    "Authenticator: {}\nActivation code ({} activation, protected by your password):\n{}\nEvent reactivation counter: {}\n",
+                    a.serial_no,
+                    match mode {
+                        ActivationType::Online => "online",
+                        ActivationType::Offline => "offline",
+                    },
+                    code,
+                    a.reactivation_counter
+                )),
+            });
+            ((a.serial_no.clone(), code, a.reactivation_counter), mail)
         };
-        if recipient.is_some() {
+        let at = self.now();
+        let notice = self.reactivation_notice(&user, input.serial_no.as_ref());
+        // Online, the new key waits in a registration (same lifetime and failure limit as
+        // the others) for ACTIVATE; offline it takes effect at once.
+        let assigned = self.with_new_registration_id(|registration_id| {
+            let online = NewRegistration {
+                registration_id,
+                kind: RegistrationKind::Standard,
+                serial_no: input.serial_no.clone(),
+                srp_salt: Vec::new(),
+                srp_verifier: Vec::new(),
+                secret: None,
+                created_at: at,
+                lifetime_secs: self.policy.registration_lifetime_secs,
+                mail: None,
+            };
+            self.store.register_authenticator(
+                &StandardRegistration {
+                    user_pk: user.pk,
+                    serial: input.serial_no.as_ref(),
+                    new_password_hash: new_hash.as_deref(),
+                    online: (mode == ActivationType::Online).then_some(&online),
+                    rule: self.policy.reactivation,
+                    notice: notice.as_ref(),
+                    at,
+                },
+                produce,
+            )
+        })?;
+        let (serial_no, activation_code, event_reactivation_counter) = assigned?;
+        if recipient.is_some() || (notice.is_some() && mode == ActivationType::Offline) {
             self.mail_queued();
         }
         Ok(Registered {
@@ -339,41 +363,17 @@ impl Provisioning {
         })
     }
 
-    /// `PROVISIONCMD_ACTIVATE`: the first OTP of the user's assigned authenticator makes it
-    /// active. A wrong OTP counts against the user like a wrong password.
+    /// `PROVISIONCMD_ACTIVATE`: the first OTP of the key REGISTER prepared completes that
+    /// registration (the authenticator takes the new key; its old key is retired). The call
+    /// carries no password, so its answer never tells whether the user exists, has an
+    /// authenticator or has a registration pending: each of those, and a wrong OTP, answers
+    /// the same `OtpRejected` (the reason goes to the audit trail). A wrong OTP counts
+    /// against the pending registrations (revoked after `max_activation_failures`), never
+    /// against the user. Only a right OTP learns that the user is locked or disabled, and a
+    /// locked user cannot complete the activation. With nothing pending, the OTP of the
+    /// active authenticator's current key answers `AlreadyActive`, once per time step.
     pub fn activate(&self, input: ActivateInput) -> Result<Activated, ProvisionError> {
         let domain = input.domain.clone().unwrap_or_else(Domain::master);
-        let user = self
-            .store
-            .find_user(&input.user_id, &domain)?
-            .ok_or_else(|| ProvisionError::UnknownUser {
-                user_id: input.user_id.clone(),
-                domain: domain.clone(),
-            })?;
-        if user.locked {
-            return Err(ProvisionError::UserLocked);
-        }
-        let serial = match &input.serial_no {
-            Some(s) => {
-                self.check_owned(s, &user, "PROVFLD_SERIAL_NO")?;
-                s.clone()
-            }
-            None => match self.store.serials_of_user(user.pk)?.as_slice() {
-                [] => {
-                    return Err(ProvisionError::Invalid {
-                        field: "PROVFLD_USERID",
-                        reason: format!("no authenticator is assigned to {}", user.user_id),
-                    })
-                }
-                [one] => one.clone(),
-                _ => {
-                    return Err(ProvisionError::Invalid {
-                        field: "PROVFLD_SERIAL_NO",
-                        reason: "the user has several authenticators; name one".into(),
-                    })
-                }
-            },
-        };
         let otp_value = match &input.proof {
             ActivationProof::Otp(otp) => otp,
             ActivationProof::DerivationCode(_) => {
@@ -382,21 +382,95 @@ impl Provisioning {
                 ))
             }
         };
-        let key = self.store.authenticator_key(&serial)?;
-        if otp::verify_totp(&key, otp_value, self.now()).is_none() {
-            self.store
-                .record_password_failure(user.pk, self.policy.lock_after_failures)?;
-            return Err(ProvisionError::OtpRejected);
+        let now = self.now();
+        let rejected =
+            |reason: String| ProvisionError::concealed(ProvisionError::OtpRejected, reason);
+        let Some(user) = self.store.find_user(&input.user_id, &domain)? else {
+            // The work of a check, for the time it takes.
+            let _ = otp::verify_totp(&[0u8; 32], otp_value, now);
+            return Err(rejected(format!(
+                "unknown user {} in domain {domain}",
+                input.user_id
+            )));
+        };
+        // A named serial number that is not the user's is treated as naming nothing pending.
+        let named = match &input.serial_no {
+            Some(s) if self.check_owned(s, &user, "PROVFLD_SERIAL_NO").is_err() => {
+                let _ = otp::verify_totp(&[0u8; 32], otp_value, now);
+                return Err(rejected(format!(
+                    "authenticator {s} is not assigned to {}",
+                    user.user_id
+                )));
+            }
+            other => other.as_ref(),
+        };
+        let pending = self.store.pending_activations(user.pk, named, now)?;
+        let mut matched: Option<(&Registration, i64)> = None;
+        for reg in &pending {
+            let key = self.store.registration_key(reg)?;
+            if let Some(step) = otp::verify_totp(&key, otp_value, now) {
+                matched = Some((reg, step));
+                break;
+            }
         }
-        if !self.store.activate_assigned(&serial, user.pk)? {
-            return Err(ProvisionError::AlreadyActive(serial));
+        if let Some((reg, step)) = matched {
+            if user.disabled {
+                return Err(ProvisionError::UserDisabled);
+            }
+            if user.locked_at(now) {
+                return Err(ProvisionError::UserLocked);
+            }
+            if self.store.get_authenticator(&reg.serial_no)?.disabled {
+                return Err(ProvisionError::AuthenticatorDisabled(reg.serial_no.clone()));
+            }
+            self.complete_activation(reg, &user, Some(step))?;
+            return Ok(Activated {
+                user_id: user.user_id,
+                domain: user.domain,
+                organizational_unit: user.organizational_unit,
+                serial_no: reg.serial_no.clone(),
+            });
         }
-        Ok(Activated {
-            user_id: user.user_id,
-            domain: user.domain,
-            organizational_unit: user.organizational_unit,
-            serial_no: serial,
-        })
+        // Not a pending key: the current key of an active authenticator (its device still
+        // works until a pending activation completes), each time step once.
+        let serials = match named {
+            Some(s) => vec![s.clone()],
+            None => self.store.serials_of_user(user.pk)?,
+        };
+        let mut active = Vec::new();
+        for serial in &serials {
+            let a = self.store.get_authenticator(serial)?;
+            if a.status != crate::store::AuthenticatorStatus::Active || a.disabled {
+                continue;
+            }
+            let key = self.store.authenticator_key(serial)?;
+            if let Some(step) = otp::verify_totp(&key, otp_value, now) {
+                if self.store.accept_otp_step(serial, step)? {
+                    return Err(ProvisionError::AlreadyActive(serial.clone()));
+                }
+                return Err(rejected(format!(
+                    "the OTP of {serial} was used already (time step {step})"
+                )));
+            }
+            active.push(serial);
+        }
+        // A wrong OTP: it counts against the pending registrations (and in the active
+        // authenticators' failure count), never against the user.
+        for reg in &pending {
+            let _ = self.proof_failed(&reg.registration_id, "PROVFLD_DP_RESPONSE");
+        }
+        for serial in active {
+            self.store.record_otp_failure(serial)?;
+        }
+        Err(rejected(if serials.is_empty() {
+            format!("no authenticator is assigned to {}", user.user_id)
+        } else {
+            format!(
+                "the OTP verifies for none of the authenticators and {} pending registration(s) of {}",
+                pending.len(),
+                user.user_id
+            )
+        }))
     }
 }
 

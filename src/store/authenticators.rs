@@ -58,6 +58,46 @@ pub struct Authenticator {
     pub activated_at: Option<i64>,
     /// Registrations so far: the event reactivation counter.
     pub reactivation_counter: i32,
+    /// Disabled by an administrator: not handed out, registered or activated.
+    pub disabled: bool,
+    /// Completed re-keyings of this authenticator while it was active.
+    pub reactivations: i32,
+    /// Wrong OTPs presented for it outside a registration (`PROVISIONCMD_ACTIVATE`).
+    pub otp_failures: i32,
+}
+
+/// Length of the key every registration prepares, in bytes.
+pub const KEY_BYTES: usize = 32;
+
+/// The reactivation policy: whether registering an active authenticator again (re-keying it
+/// for a new device) is allowed, and how many times (`max` 0: no cap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReactivationRule {
+    pub allow: bool,
+    pub max: i32,
+}
+
+impl Default for ReactivationRule {
+    fn default() -> Self {
+        ReactivationRule {
+            allow: true,
+            max: 0,
+        }
+    }
+}
+
+/// Why a registration could not take an authenticator. Nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// The user has none and the pool has none free.
+    NoFreeAuthenticator,
+    /// The user's authenticator is disabled.
+    Disabled(SerialNumber),
+    /// The authenticator is active and the reactivation policy refuses re-keying it.
+    ReactivationRefused {
+        serial: SerialNumber,
+        reason: String,
+    },
 }
 
 /// An authenticator to insert; its key is sealed under the master key on the way in.
@@ -82,6 +122,9 @@ type Row = (
     Option<String>,
     Option<String>,
     i32,
+    bool,
+    i32,
+    i32,
 );
 
 fn to_authenticator(r: Row) -> Result<Authenticator, StoreError> {
@@ -96,6 +139,9 @@ fn to_authenticator(r: Row) -> Result<Authenticator, StoreError> {
         assigned_at: r.7,
         activated_at: r.8,
         reactivation_counter: r.11,
+        disabled: r.12,
+        reactivations: r.13,
+        otp_failures: r.14,
         user_id: r
             .9
             .as_deref()
@@ -130,6 +176,9 @@ macro_rules! joined {
             users::user_id.nullable(),
             users::domain.nullable(),
             authenticators::reactivation_counter,
+            authenticators::disabled,
+            authenticators::reactivations,
+            authenticators::otp_failures,
         ))
     };
 }
@@ -255,10 +304,14 @@ impl Store {
         self.get_authenticator(serial)
     }
 
-    /// Returns an authenticator to the free pool and drops its pending registrations.
+    /// Returns an authenticator to the free pool: its registrations and device instances go,
+    /// and its key is retired (replaced by a fresh random key that was never delivered), so
+    /// no device and no later registration ever sees the old key again. An active
+    /// authenticator (or one with active device instances) is refused unless `force`.
     pub fn unassign_authenticator(
         &self,
         serial: &SerialNumber,
+        force: bool,
     ) -> Result<Authenticator, StoreError> {
         let current = self.get_authenticator(serial)?;
         if current.status == AuthenticatorStatus::Available {
@@ -267,20 +320,149 @@ impl Store {
             )));
         }
         self.write_tx(|c| {
-            use super::schema::registrations as r;
-            diesel::delete(r::table.filter(r::serial_no.eq(serial.as_str()))).execute(c)?;
-            diesel::update(authenticators::table.find(serial.as_str()))
-                .set((
-                    authenticators::user_pk.eq(None::<i64>),
-                    authenticators::status.eq(AuthenticatorStatus::Available.as_str()),
-                    authenticators::assigned_at.eq(None::<i64>),
-                    authenticators::activated_at.eq(None::<i64>),
-                ))
-                .execute(c)?;
-            Ok(())
+            use super::schema::device_instances as d;
+            let status: String = authenticators::table
+                .find(serial.as_str())
+                .select(authenticators::status)
+                .first(c)?;
+            let active_instances: i64 = d::table
+                .filter(d::serial_no.eq(serial.as_str()))
+                .filter(d::status.eq(super::devices::INSTANCE_ACTIVE))
+                .count()
+                .get_result(c)?;
+            if !force && (status == AuthenticatorStatus::Active.as_str() || active_instances > 0) {
+                return Err(StoreError::Conflict(format!(
+                    "authenticator {serial} is active on a device; unassigning it retires its key \
+                     and that device stops working: repeat with --force"
+                )));
+            }
+            retire(c, self, serial.as_str())
         })?;
         self.get_authenticator(serial)
     }
+
+    /// Disables or enables an authenticator.
+    pub fn set_authenticator_disabled(
+        &self,
+        serial: &SerialNumber,
+        disabled: bool,
+    ) -> Result<Authenticator, StoreError> {
+        let n = self.write_tx(|c| {
+            Ok(diesel::update(authenticators::table.find(serial.as_str()))
+                .set(authenticators::disabled.eq(disabled))
+                .execute(c)?)
+        })?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no authenticator {serial}")));
+        }
+        self.get_authenticator(serial)
+    }
+
+    /// Accepts a verified OTP time step of an authenticator's current key once: true when
+    /// `step` is after the last accepted one (and is now the last), false for a replay.
+    pub fn accept_otp_step(&self, serial: &SerialNumber, step: i64) -> Result<bool, StoreError> {
+        let n = self.write_tx(|c| {
+            Ok(diesel::update(
+                authenticators::table.find(serial.as_str()).filter(
+                    authenticators::last_otp_step
+                        .is_null()
+                        .or(authenticators::last_otp_step.lt(step)),
+                ),
+            )
+            .set((
+                authenticators::last_otp_step.eq(Some(step)),
+                authenticators::otp_failures.eq(0),
+            ))
+            .execute(c)?)
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Counts a wrong OTP presented for an authenticator outside a registration. It locks
+    /// nothing (a stranger must not be able to disable someone's authenticator); it is shown
+    /// by `authenticator show` and recorded in the audit trail.
+    pub fn record_otp_failure(&self, serial: &SerialNumber) -> Result<(), StoreError> {
+        self.write_tx(|c| {
+            diesel::update(authenticators::table.find(serial.as_str()))
+                .set(authenticators::otp_failures.eq(authenticators::otp_failures + 1))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+}
+
+/// Retires an authenticator's key and returns it to the pool, inside the caller's
+/// transaction: a fresh random key replaces the old one, registrations, device instances,
+/// license key and OTP state go.
+pub(super) fn retire(c: &mut DbConnection, store: &Store, serial: &str) -> Result<(), StoreError> {
+    use super::schema::{device_instances as d, registrations as r};
+    diesel::delete(r::table.filter(r::serial_no.eq(serial))).execute(c)?;
+    diesel::delete(d::table.filter(d::serial_no.eq(serial))).execute(c)?;
+    let serial_no = SerialNumber::parse(serial)
+        .map_err(|e| StoreError::Corrupt(format!("authenticator: {e}")))?;
+    let fresh = crate::crypto::random_bytes(KEY_BYTES);
+    diesel::update(authenticators::table.find(serial))
+        .set((
+            authenticators::sealed_key.eq(store.key().seal(&sealing_context(&serial_no), &fresh)),
+            authenticators::user_pk.eq(None::<i64>),
+            authenticators::status.eq(AuthenticatorStatus::Available.as_str()),
+            authenticators::assigned_at.eq(None::<i64>),
+            authenticators::activated_at.eq(None::<i64>),
+            authenticators::sealed_license_key.eq(None::<Vec<u8>>),
+            authenticators::mdl_challenge.eq(None::<Vec<u8>>),
+            authenticators::last_otp_step.eq(None::<i64>),
+            authenticators::otp_failures.eq(0),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
+/// The authenticator a registration of `user_pk` takes, inside the caller's transaction: the
+/// one named (the caller checked it is the user's), else the user's own, else a free one
+/// claimed for them. Refused when it is disabled, or active and the reactivation policy says
+/// no. `Ok((serial, active))`: `active` when registering it is a reactivation.
+pub(super) fn prepare(
+    c: &mut DbConnection,
+    user_pk: i64,
+    named: Option<&SerialNumber>,
+    rule: &ReactivationRule,
+) -> Result<Result<(String, bool), Blocked>, StoreError> {
+    let serial = match named {
+        Some(s) => s.as_str().to_owned(),
+        None => match authenticator_for_user(c, user_pk)? {
+            Some(s) => s,
+            None => return Ok(Err(Blocked::NoFreeAuthenticator)),
+        },
+    };
+    let (status, disabled, reactivations): (String, bool, i32) = authenticators::table
+        .find(&serial)
+        .select((
+            authenticators::status,
+            authenticators::disabled,
+            authenticators::reactivations,
+        ))
+        .first(c)?;
+    let serial_no = SerialNumber::parse(&serial)
+        .map_err(|e| StoreError::Corrupt(format!("authenticator: {e}")))?;
+    if disabled {
+        return Ok(Err(Blocked::Disabled(serial_no)));
+    }
+    let active = status == AuthenticatorStatus::Active.as_str();
+    if active && !rule.allow {
+        return Ok(Err(Blocked::ReactivationRefused {
+            serial: serial_no,
+            reason: "the reactivation policy refuses re-registering an active authenticator".into(),
+        }));
+    }
+    if active && rule.max > 0 && reactivations >= rule.max {
+        return Ok(Err(Blocked::ReactivationRefused {
+            serial: serial_no,
+            reason: format!(
+                "the authenticator was reactivated {reactivations} times, the policy's limit"
+            ),
+        }));
+    }
+    Ok(Ok((serial, active)))
 }
 
 /// Claims a free authenticator for a user with one conditional UPDATE: of two concurrent
@@ -321,6 +503,7 @@ pub(super) fn authenticator_for_user(
         let candidates: Vec<String> = authenticators::table
             .filter(authenticators::status.eq(AuthenticatorStatus::Available.as_str()))
             .filter(authenticators::user_pk.is_null())
+            .filter(authenticators::disabled.eq(false))
             .order(authenticators::serial_no)
             .select(authenticators::serial_no)
             .limit(8)
@@ -343,38 +526,49 @@ pub(super) fn authenticator_for_user(
     }
 }
 
-/// An authenticator handed out by [`Store::register_authenticator`], key unsealed.
+/// An authenticator handed out by [`Store::register_authenticator`], with the NEW key this
+/// registration prepared (never the key of a device already holding it).
 pub struct Assignment {
     pub serial_no: SerialNumber,
     pub key: Zeroizing<Vec<u8>>,
     pub reactivation_counter: i32,
 }
 
+/// What `PROVISIONCMD_REGISTER` registers: online, a registration that
+/// `PROVISIONCMD_ACTIVATE` completes; offline, the new key takes effect at once.
+pub struct StandardRegistration<'a> {
+    pub user_pk: i64,
+    pub serial: Option<&'a SerialNumber>,
+    pub new_password_hash: Option<&'a str>,
+    /// Online: the registration to create (its key replaces the authenticator's when
+    /// ACTIVATE checks the first OTP). `None`: offline, activate now.
+    pub online: Option<&'a super::NewRegistration>,
+    pub rule: ReactivationRule,
+    /// Sent when this registration re-keys an active authenticator at once (offline).
+    pub notice: Option<&'a super::OutgoingMail>,
+    pub at: i64,
+}
+
 impl Store {
-    /// One transaction for `PROVISIONCMD_REGISTER`: takes the named authenticator (the
-    /// caller checked it is the user's) or the user's own or a free one, sets the new
-    /// password hash when given, counts a reactivation, activates at once when
-    /// `activate_now`, and hands the authenticator to `produce`, whose mail, if any, commits
-    /// with the rest. `None` (and nothing written) when no authenticator is free.
+    /// One transaction for `PROVISIONCMD_REGISTER`: takes the named authenticator or the
+    /// user's own or a free one (refused when disabled, or active against the reactivation
+    /// policy), sets the new password hash when given, counts a registration in the event
+    /// reactivation counter, prepares a new key, and hands it to `produce`, whose mail, if
+    /// any, commits with the rest. Online, the key waits in a registration for ACTIVATE;
+    /// offline it replaces the authenticator's key at once. A refusal writes nothing.
     pub fn register_authenticator<T>(
         &self,
-        user_pk: i64,
-        serial: Option<&SerialNumber>,
-        new_password_hash: Option<&str>,
-        activate_now: bool,
+        reg: &StandardRegistration<'_>,
         produce: impl FnOnce(&Assignment) -> (T, Option<super::OutgoingMail>),
-    ) -> Result<Option<T>, StoreError> {
-        let at = now();
+    ) -> Result<Result<T, Blocked>, StoreError> {
+        let at = reg.at;
         self.write_tx(|c| {
-            let serial = match serial {
-                Some(s) => s.as_str().to_owned(),
-                None => match authenticator_for_user(c, user_pk)? {
-                    Some(s) => s,
-                    None => return Ok(None),
-                },
+            let (serial, active) = match prepare(c, reg.user_pk, reg.serial, &reg.rule)? {
+                Ok(s) => s,
+                Err(blocked) => return Ok(Err(blocked)),
             };
-            if let Some(hash) = new_password_hash {
-                diesel::update(users::table.find(user_pk))
+            if let Some(hash) = reg.new_password_hash {
+                diesel::update(users::table.find(reg.user_pk))
                     .set((
                         users::password_hash.eq(Some(hash)),
                         users::failure_count.eq(0),
@@ -388,28 +582,38 @@ impl Store {
                         .eq(authenticators::reactivation_counter + 1),
                 )
                 .execute(c)?;
-            if activate_now {
-                diesel::update(
-                    authenticators::table
-                        .find(&serial)
-                        .filter(authenticators::status.ne(AuthenticatorStatus::Active.as_str())),
-                )
-                .set((
-                    authenticators::status.eq(AuthenticatorStatus::Active.as_str()),
-                    authenticators::activated_at.eq(Some(at)),
-                ))
-                .execute(c)?;
-            }
-            let (sealed, counter): (Vec<u8>, i32) = authenticators::table
-                .find(&serial)
-                .select((
-                    authenticators::sealed_key,
-                    authenticators::reactivation_counter,
-                ))
-                .first(c)?;
             let serial_no = SerialNumber::parse(&serial)
                 .map_err(|e| StoreError::Corrupt(format!("authenticator: {e}")))?;
-            let key = self.key().open(&sealing_context(&serial_no), &sealed)?;
+            let key = match reg.online {
+                Some(new) => {
+                    let key = super::registrations::insert_registration(
+                        c,
+                        self,
+                        reg.user_pk,
+                        &serial,
+                        new,
+                    )?;
+                    use super::schema::registrations as r;
+                    diesel::update(r::table.find(new.registration_id.as_str()))
+                        .set(r::status.eq(super::RegistrationStatus::Delivered.as_str()))
+                        .execute(c)?;
+                    key
+                }
+                None => {
+                    let key = crate::crypto::random_bytes(KEY_BYTES);
+                    install_key(c, self, &serial_no, &key, active, None, at)?;
+                    if active {
+                        if let Some(mail) = reg.notice {
+                            super::outbox::enqueue_mail(c, self.key(), mail, at)?;
+                        }
+                    }
+                    key
+                }
+            };
+            let counter: i32 = authenticators::table
+                .find(&serial)
+                .select(authenticators::reactivation_counter)
+                .first(c)?;
             let (out, mail) = produce(&Assignment {
                 serial_no,
                 key,
@@ -418,31 +622,8 @@ impl Store {
             if let Some(mail) = mail {
                 super::outbox::enqueue_mail(c, self.key(), &mail, at)?;
             }
-            Ok(Some(out))
+            Ok(Ok(out))
         })
-    }
-
-    /// Makes a user's assigned authenticator active (`PROVISIONCMD_ACTIVATE`). False when it
-    /// is not assigned to that user or already active: an activation counts once.
-    pub fn activate_assigned(
-        &self,
-        serial: &SerialNumber,
-        user_pk: i64,
-    ) -> Result<bool, StoreError> {
-        let n = self.write_tx(|c| {
-            Ok(diesel::update(
-                authenticators::table
-                    .find(serial.as_str())
-                    .filter(authenticators::user_pk.eq(user_pk))
-                    .filter(authenticators::status.eq(AuthenticatorStatus::Assigned.as_str())),
-            )
-            .set((
-                authenticators::status.eq(AuthenticatorStatus::Active.as_str()),
-                authenticators::activated_at.eq(Some(now())),
-            ))
-            .execute(c)?)
-        })?;
-        Ok(n == 1)
     }
 
     /// The user's authenticators, for commands that act on "the user's authenticator".
@@ -460,4 +641,29 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Makes `key` the authenticator's key (the old one is retired), marks it active, and counts
+/// a reactivation when it was active already. `step`: the OTP time step that proved the new
+/// key, now its last accepted one. Inside the caller's transaction.
+pub(super) fn install_key(
+    c: &mut DbConnection,
+    store: &Store,
+    serial: &SerialNumber,
+    key: &[u8],
+    was_active: bool,
+    step: Option<i64>,
+    at: i64,
+) -> Result<(), StoreError> {
+    diesel::update(authenticators::table.find(serial.as_str()))
+        .set((
+            authenticators::sealed_key.eq(store.key().seal(&sealing_context(serial), key)),
+            authenticators::status.eq(AuthenticatorStatus::Active.as_str()),
+            authenticators::activated_at.eq(Some(at)),
+            authenticators::last_otp_step.eq(step),
+            authenticators::otp_failures.eq(0),
+            authenticators::reactivations.eq(authenticators::reactivations + i32::from(was_active)),
+        ))
+        .execute(c)?;
+    Ok(())
 }

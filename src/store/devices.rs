@@ -3,7 +3,7 @@ use serde::Serialize;
 
 use zeroize::Zeroizing;
 
-use super::authenticators::authenticator_for_user;
+use super::authenticators::prepare;
 use super::registrations::insert_registration;
 use super::schema::device_instances;
 use super::{now, NewRegistration, OutgoingMail, RegistrationStatus, Store, StoreError};
@@ -100,54 +100,38 @@ fn instance_context(serial: &str, device_id: &str) -> String {
 
 impl Store {
     /// In one transaction: takes the named authenticator or the user's own (claiming a free
-    /// one), makes sure it has a license key (drawn and sealed on first use), refuses a
-    /// license at its limit, creates the MDL registration (its challenge sealed), and hands
-    /// the license to `produce`, whose mail commits with the rest. `Ok(None)` when no
-    /// authenticator is free; `Err(Conflict)` for a registration id already in use.
+    /// one; refused when disabled, or active against the reactivation policy), refuses a
+    /// license at its limit, creates the MDL registration (its challenge sealed) with a
+    /// license key of its own (the registration's new key: whoever learns one Activation
+    /// Message 1 learns nothing about the instances other registrations added), and hands the
+    /// license to `produce`, whose mail commits with the rest. `Ok(Err(_))` when no
+    /// authenticator can be taken; `Err(Conflict)` for a registration id already in use.
     pub fn begin_mdl_registration<T>(
         &self,
         user_pk: i64,
         new: &NewRegistration,
-        fresh_license_key: &[u8],
+        rule: &super::ReactivationRule,
         produce: impl FnOnce(&MdlLicense) -> Result<(T, Option<OutgoingMail>), StoreError>,
-    ) -> Result<Option<Result<T, i32>>, StoreError> {
+    ) -> Result<Result<Result<T, i32>, super::Blocked>, StoreError> {
         use super::schema::authenticators as a;
         let at = new.created_at;
         self.write_tx(|c| {
-            let serial = match &new.serial_no {
-                Some(s) => s.as_str().to_owned(),
-                None => match authenticator_for_user(c, user_pk)? {
-                    Some(s) => s,
-                    None => return Ok(None),
-                },
+            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule)? {
+                Ok((serial, _)) => serial,
+                Err(blocked) => return Ok(Err(blocked)),
             };
-            let (sealed, limit): (Option<Vec<u8>>, i32) = a::table
-                .find(&serial)
-                .select((a::sealed_license_key, a::license_limit))
-                .first(c)?;
+            let limit: i32 = a::table.find(&serial).select(a::license_limit).first(c)?;
             let live: i64 = device_instances::table
                 .filter(device_instances::serial_no.eq(&serial))
                 .filter(device_instances::status.eq_any(LIVE))
                 .count()
                 .get_result(c)?;
             if live >= i64::from(limit) {
-                return Ok(Some(Err(limit)));
+                return Ok(Ok(Err(limit)));
             }
-            let license_key = match sealed {
-                Some(s) => self.key().open(&license_context(&serial), &s)?,
-                None => {
-                    let sealed = self
-                        .key()
-                        .seal(&license_context(&serial), fresh_license_key);
-                    diesel::update(a::table.find(&serial))
-                        .set(a::sealed_license_key.eq(Some(sealed)))
-                        .execute(c)?;
-                    Zeroizing::new(fresh_license_key.to_vec())
-                }
-            };
             let serial_no = SerialNumber::parse(&serial)
                 .map_err(|e| StoreError::Corrupt(format!("authenticator: {e}")))?;
-            insert_registration(c, self, user_pk, &serial, new)?;
+            let license_key = insert_registration(c, self, user_pk, &serial, new)?;
             let (out, mail) = produce(&MdlLicense {
                 serial_no,
                 license_key,
@@ -156,11 +140,13 @@ impl Store {
             if let Some(mail) = mail {
                 super::outbox::enqueue_mail(c, self.key(), &mail, at)?;
             }
-            Ok(Some(Ok(out)))
+            Ok(Ok(Ok(out)))
         })
     }
 
-    /// The license key of an authenticator, unsealed; `None` before its first MDL register.
+    /// The license key stored on an authenticator by provd before issue 10, unsealed; `None`
+    /// since: each MDL registration now carries its own license key
+    /// ([`Store::registration_key`]).
     pub fn license_key(
         &self,
         serial: &SerialNumber,
@@ -293,9 +279,14 @@ impl Store {
         }))
     }
 
-    /// Confirms an instance: in one transaction the MDL registration is spent and its
-    /// instance becomes active. Of two concurrent confirmations exactly one sees `true`.
-    pub fn activate_instance(&self, registration: &RegistrationId) -> Result<bool, StoreError> {
+    /// Confirms an instance: in one transaction the MDL registration is spent (its license
+    /// key dropped) and its instance becomes active, `step` (a confirming OTP's time step)
+    /// its last accepted one. Of two concurrent confirmations exactly one sees `true`.
+    pub fn activate_instance(
+        &self,
+        registration: &RegistrationId,
+        step: Option<i64>,
+    ) -> Result<bool, StoreError> {
         use super::schema::registrations as r;
         let at = now();
         self.write_tx(|c| {
@@ -304,7 +295,10 @@ impl Store {
                     .find(registration.as_str())
                     .filter(r::status.eq(RegistrationStatus::Delivered.as_str())),
             )
-            .set(r::status.eq(RegistrationStatus::Activated.as_str()))
+            .set((
+                r::status.eq(RegistrationStatus::Activated.as_str()),
+                r::sealed_new_key.eq(None::<Vec<u8>>),
+            ))
             .execute(c)?;
             if n != 1 {
                 return Ok(false);
@@ -317,6 +311,7 @@ impl Store {
             .set((
                 device_instances::status.eq(INSTANCE_ACTIVE),
                 device_instances::activated_at.eq(Some(at)),
+                device_instances::last_otp_step.eq(step),
             ))
             .execute(c)?;
             Ok(true)

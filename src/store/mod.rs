@@ -31,6 +31,7 @@ pub use authenticators::{
     Assignment, Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS,
     DEFAULT_TYPE,
 };
+pub use authenticators::{Blocked, ReactivationRule, StandardRegistration};
 pub use devices::{Added, DeviceInstance, MdlLicense, NewInstance, PendingInstance};
 // For the commands that queue mail inside their own transaction.
 #[allow(unused_imports)]

@@ -1,9 +1,9 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::authenticators::authenticator_for_user;
+use super::authenticators::{install_key, prepare};
 use super::schema::registrations;
-use super::{now, DbConnection, Store, StoreError};
+use super::{DbConnection, Store, StoreError};
 use crate::types::{RegistrationId, SerialNumber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -15,6 +15,8 @@ pub enum RegistrationKind {
     DsappV2,
     /// Multi-device licensing: Activation Message 1 issued, a device to add.
     Mdl,
+    /// `PROVISIONCMD_REGISTER`'s online activation data, waiting for `PROVISIONCMD_ACTIVATE`.
+    Standard,
 }
 
 impl RegistrationKind {
@@ -24,6 +26,7 @@ impl RegistrationKind {
             Self::DsappV1 => "dsapp-v1",
             Self::DsappV2 => "dsapp-v2",
             Self::Mdl => "mdl",
+            Self::Standard => "standard",
         }
     }
     fn parse(raw: &str) -> Result<Self, StoreError> {
@@ -32,6 +35,7 @@ impl RegistrationKind {
             "dsapp-v1" => Ok(Self::DsappV1),
             "dsapp-v2" => Ok(Self::DsappV2),
             "mdl" => Ok(Self::Mdl),
+            "standard" => Ok(Self::Standard),
             other => Err(StoreError::Corrupt(format!(
                 "unknown registration kind {other:?}"
             ))),
@@ -48,7 +52,7 @@ pub enum RegistrationStatus {
     Delivered,
     /// Spent by a successful activation.
     Activated,
-    /// Revoked after too many failures.
+    /// Revoked after too many failures, or by an administrator.
     Revoked,
 }
 
@@ -74,7 +78,8 @@ impl RegistrationStatus {
     }
 }
 
-/// A registration as stored: the SRP salt and verifier, never the activation password.
+/// A registration as stored: the SRP salt and the sealed verifier, never the activation
+/// password; the new key it prepared, sealed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Registration {
     pub registration_id: RegistrationId,
@@ -85,6 +90,8 @@ pub struct Registration {
     pub status: RegistrationStatus,
     #[serde(skip)]
     pub srp_salt: Vec<u8>,
+    /// The SRP verifier sealed under the master key (empty for other kinds); see
+    /// [`Store::open_verifier`].
     #[serde(skip)]
     pub srp_verifier: Vec<u8>,
     #[serde(skip)]
@@ -95,6 +102,8 @@ pub struct Registration {
     pub expires_at: i64,
     #[serde(skip)]
     pub sealed_secret: Option<Vec<u8>>,
+    #[serde(skip)]
+    pub sealed_new_key: Option<Vec<u8>>,
 }
 
 /// A registration to create for a user; the authenticator is chosen in the same transaction.
@@ -130,6 +139,7 @@ struct Row {
     created_at: i64,
     expires_at: i64,
     sealed_secret: Option<Vec<u8>>,
+    sealed_new_key: Option<Vec<u8>>,
 }
 
 fn to_registration(r: Row) -> Result<Registration, StoreError> {
@@ -148,6 +158,7 @@ fn to_registration(r: Row) -> Result<Registration, StoreError> {
         created_at: r.created_at,
         expires_at: r.expires_at,
         sealed_secret: r.sealed_secret,
+        sealed_new_key: r.sealed_new_key,
     })
 }
 
@@ -155,15 +166,32 @@ fn secret_context(id: &str) -> String {
     format!("registration-secret:{id}")
 }
 
-/// Inserts a pending registration for `serial`, its secret sealed. Inside a transaction.
+fn verifier_context(id: &str) -> String {
+    format!("srp-verifier:{id}")
+}
+
+fn new_key_context(id: &str) -> String {
+    format!("registration-key:{id}")
+}
+
+/// Inserts a pending registration for `serial`, its secret and SRP verifier sealed, with a
+/// fresh key (sealed) that replaces the authenticator's when the registration's activation
+/// completes. Returns that key. Inside a transaction.
 pub(super) fn insert_registration(
     c: &mut DbConnection,
     store: &Store,
     user_pk: i64,
     serial: &str,
     new: &NewRegistration,
-) -> Result<(), StoreError> {
+) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
     let t = new.created_at;
+    let id = new.registration_id.as_str();
+    let key = crate::crypto::random_bytes(super::authenticators::KEY_BYTES);
+    let verifier = if new.srp_verifier.is_empty() {
+        Vec::new()
+    } else {
+        store.key().seal(&verifier_context(id), &new.srp_verifier)
+    };
     diesel::insert_into(registrations::table)
         .values((
             registrations::registration_id.eq(new.registration_id.as_str()),
@@ -172,7 +200,7 @@ pub(super) fn insert_registration(
             registrations::kind.eq(new.kind.as_str()),
             registrations::status.eq(RegistrationStatus::Pending.as_str()),
             registrations::srp_salt.eq(&new.srp_salt),
-            registrations::srp_verifier.eq(&new.srp_verifier),
+            registrations::srp_verifier.eq(&verifier),
             registrations::failures.eq(0),
             registrations::created_at.eq(t),
             registrations::expires_at.eq(t + new.lifetime_secs),
@@ -181,16 +209,17 @@ pub(super) fn insert_registration(
                     .key()
                     .seal(&secret_context(new.registration_id.as_str()), secret)
             })),
+            registrations::sealed_new_key.eq(Some(store.key().seal(&new_key_context(id), &key))),
         ))
         .execute(c)?;
-    Ok(())
+    Ok(key)
 }
 
 /// What `begin_registration` did.
 pub enum Begun {
     Created(SerialNumber),
-    /// The user has no authenticator and the pool has none free.
-    NoFreeAuthenticator,
+    /// No authenticator could be taken; nothing was written.
+    Blocked(super::Blocked),
 }
 
 impl Store {
@@ -201,15 +230,13 @@ impl Store {
         &self,
         user_pk: i64,
         new: &NewRegistration,
+        rule: &super::ReactivationRule,
     ) -> Result<Begun, StoreError> {
         let t = new.created_at;
         self.write_tx(|c| {
-            let serial = match &new.serial_no {
-                Some(s) => s.as_str().to_owned(),
-                None => match authenticator_for_user(c, user_pk)? {
-                    Some(s) => s,
-                    None => return Ok(Begun::NoFreeAuthenticator),
-                },
+            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule)? {
+                Ok((serial, _)) => serial,
+                Err(blocked) => return Ok(Begun::Blocked(blocked)),
             };
             insert_registration(c, self, user_pk, &serial, new)?;
             // Every online registration of an authenticator is a reactivation.
@@ -277,6 +304,33 @@ impl Store {
             .execute(c)?)
         })?;
         Ok(n == 1)
+    }
+
+    /// The SRP verifier of a registration, unsealed.
+    pub fn open_verifier(&self, reg: &Registration) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .key()
+            .open(
+                &verifier_context(reg.registration_id.as_str()),
+                &reg.srp_verifier,
+            )?
+            .to_vec())
+    }
+
+    /// The new key a live registration prepared, unsealed.
+    pub fn registration_key(
+        &self,
+        reg: &Registration,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        let sealed = reg.sealed_new_key.as_ref().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "registration {} has no key (spent or revoked)",
+                reg.registration_id
+            ))
+        })?;
+        Ok(self
+            .key()
+            .open(&new_key_context(reg.registration_id.as_str()), sealed)?)
     }
 
     /// The unsealed protocol secret of a registration, if it has one.
@@ -357,6 +411,7 @@ impl Store {
                         registrations::status.eq(RegistrationStatus::Revoked.as_str()),
                         registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
                         registrations::ephemeral_expires_at.eq(None::<i64>),
+                        registrations::sealed_new_key.eq(None::<Vec<u8>>),
                     ))
                     .execute(c)?;
             }
@@ -383,13 +438,20 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Spends a delivered registration and activates its authenticator, in one transaction.
-    /// Of two concurrent activations exactly one sees `true`.
+    /// Spends a delivered registration and activates its authenticator with the key the
+    /// registration prepared, in one transaction: the authenticator's old key is retired
+    /// (a device holding it stops verifying), `step` becomes the last accepted OTP time step,
+    /// and when the authenticator was active already this is a reactivation: counted, and
+    /// `notice` (if any) is queued. Of two concurrent activations exactly one sees
+    /// `Some`; its value says whether it was a reactivation.
     pub fn activate_registration(
         &self,
         id: &RegistrationId,
         serial: &SerialNumber,
-    ) -> Result<bool, StoreError> {
+        step: Option<i64>,
+        notice: Option<&super::OutgoingMail>,
+        at: i64,
+    ) -> Result<Option<bool>, StoreError> {
         use super::schema::authenticators as a;
         self.write_tx(|c| {
             let n = diesel::update(
@@ -400,16 +462,91 @@ impl Store {
             .set(registrations::status.eq(RegistrationStatus::Activated.as_str()))
             .execute(c)?;
             if n != 1 {
-                return Ok(false);
+                return Ok(None);
             }
-            diesel::update(a::table.find(serial.as_str()))
-                .set((
-                    a::status.eq(super::AuthenticatorStatus::Active.as_str()),
-                    a::activated_at.eq(Some(now())),
-                ))
+            let sealed: Option<Vec<u8>> = registrations::table
+                .find(id.as_str())
+                .select(registrations::sealed_new_key)
+                .first(c)?;
+            let sealed = sealed
+                .ok_or_else(|| StoreError::Corrupt(format!("registration {id} has no key")))?;
+            let key = self.key().open(&new_key_context(id.as_str()), &sealed)?;
+            diesel::update(registrations::table.find(id.as_str()))
+                .set(registrations::sealed_new_key.eq(None::<Vec<u8>>))
                 .execute(c)?;
-            Ok(true)
+            let status: String = a::table.find(serial.as_str()).select(a::status).first(c)?;
+            let was_active = status == super::AuthenticatorStatus::Active.as_str();
+            install_key(c, self, serial, &key, was_active, step, at)?;
+            if was_active {
+                if let Some(mail) = notice {
+                    super::outbox::enqueue_mail(c, self.key(), mail, at)?;
+                }
+            }
+            Ok(Some(was_active))
         })
+    }
+
+    /// Revokes a registration that is not spent (an administrator's `registration revoke`):
+    /// its key exchange, prepared key and secrets go, and a device instance it added but
+    /// did not confirm gives its sequence number back. False when it is already spent or
+    /// revoked.
+    pub fn revoke_registration(&self, id: &RegistrationId) -> Result<bool, StoreError> {
+        use super::schema::device_instances as d;
+        self.write_tx(|c| {
+            let n = diesel::update(registrations::table.find(id.as_str()).filter(
+                registrations::status.eq_any([
+                    RegistrationStatus::Pending.as_str(),
+                    RegistrationStatus::Delivered.as_str(),
+                ]),
+            ))
+            .set((
+                registrations::status.eq(RegistrationStatus::Revoked.as_str()),
+                registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
+                registrations::ephemeral_expires_at.eq(None::<i64>),
+                registrations::sealed_new_key.eq(None::<Vec<u8>>),
+                registrations::sealed_secret.eq(None::<Vec<u8>>),
+            ))
+            .execute(c)?;
+            if n == 1 {
+                diesel::update(
+                    d::table
+                        .filter(d::registration_id.eq(id.as_str()))
+                        .filter(d::status.eq(super::devices::INSTANCE_PENDING)),
+                )
+                .set(d::status.eq(super::devices::INSTANCE_REVOKED))
+                .execute(c)?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    /// The user's `PROVISIONCMD_REGISTER` registrations waiting for `PROVISIONCMD_ACTIVATE`
+    /// at `now`, newest first; only those of `serial` when given.
+    pub fn pending_activations(
+        &self,
+        user_pk: i64,
+        serial: Option<&SerialNumber>,
+        now: i64,
+    ) -> Result<Vec<Registration>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut q = registrations::table
+            .filter(registrations::user_pk.eq(user_pk))
+            .filter(registrations::kind.eq(RegistrationKind::Standard.as_str()))
+            .filter(registrations::status.eq(RegistrationStatus::Delivered.as_str()))
+            .filter(registrations::expires_at.gt(now))
+            .select(Row::as_select())
+            .order((
+                registrations::created_at.desc(),
+                registrations::registration_id,
+            ))
+            .into_boxed();
+        if let Some(s) = serial {
+            q = q.filter(registrations::serial_no.eq(s.as_str()));
+        }
+        q.load(&mut conn)?
+            .into_iter()
+            .map(to_registration)
+            .collect()
     }
 
     /// Removes expired, unspent registrations and expired key exchanges (expired means

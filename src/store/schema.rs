@@ -13,6 +13,9 @@ diesel::table! {
         failure_count -> Integer,
         created_at -> BigInt,
         updated_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        lock_count -> Integer,
+        disabled -> Bool,
     }
 }
 
@@ -31,6 +34,10 @@ diesel::table! {
         reactivation_counter -> Integer,
         sealed_license_key -> Nullable<Binary>,
         mdl_challenge -> Nullable<Binary>,
+        disabled -> Bool,
+        reactivations -> Integer,
+        last_otp_step -> Nullable<BigInt>,
+        otp_failures -> Integer,
     }
 }
 
@@ -49,6 +56,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         sealed_secret -> Nullable<Binary>,
+        sealed_new_key -> Nullable<Binary>,
     }
 }
 
@@ -67,6 +75,7 @@ diesel::table! {
         sealed_instance_key -> Nullable<Binary>,
         am2_nonce -> Nullable<Binary>,
         failures -> Integer,
+        last_otp_step -> Nullable<BigInt>,
     }
 }
 

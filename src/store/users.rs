@@ -17,10 +17,24 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: Option<String>,
     pub has_password: bool,
+    /// Locked by failed passwords; see [`User::locked_at`] for whether the lock still holds.
     pub locked: bool,
     pub failure_count: i32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the lock ends; `None` with `locked`: until an administrator unlocks.
+    pub locked_until: Option<i64>,
+    /// Locks in a row (the lock duration grows with it); cleared by a right password.
+    pub lock_count: i32,
+    /// Disabled by an administrator: cannot register or activate.
+    pub disabled: bool,
+}
+
+impl User {
+    /// Whether the password lock holds at `now`.
+    pub fn locked_at(&self, now: i64) -> bool {
+        self.locked && self.locked_until.map_or(true, |until| until > now)
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -36,6 +50,9 @@ struct UserRow {
     failure_count: i32,
     created_at: i64,
     updated_at: i64,
+    locked_until: Option<i64>,
+    lock_count: i32,
+    disabled: bool,
 }
 
 impl TryFrom<UserRow> for User {
@@ -61,6 +78,9 @@ impl TryFrom<UserRow> for User {
             failure_count: r.failure_count,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            locked_until: r.locked_until,
+            lock_count: r.lock_count,
+            disabled: r.disabled,
         })
     }
 }
@@ -174,8 +194,24 @@ impl Store {
                 .set((
                     users::locked.eq(false),
                     users::failure_count.eq(0),
+                    users::locked_until.eq(None::<i64>),
+                    users::lock_count.eq(0),
                     users::updated_at.eq(now()),
                 ))
+                .execute(conn)
+        })
+    }
+
+    /// Disables or enables a user (an administrator's decision; independent of the lock).
+    pub fn set_user_disabled(
+        &self,
+        user_id: &UserId,
+        domain: &Domain,
+        disabled: bool,
+    ) -> Result<User, StoreError> {
+        self.update_user(user_id, domain, |conn, pk| {
+            diesel::update(users::table.find(pk))
+                .set((users::disabled.eq(disabled), users::updated_at.eq(now())))
                 .execute(conn)
         })
     }
@@ -188,49 +224,68 @@ impl Store {
         self.write_tx(|c| {
             use super::schema::{authenticators as a, registrations as r};
             diesel::delete(r::table.filter(r::user_pk.eq(user.pk))).execute(c)?;
-            diesel::update(a::table.filter(a::user_pk.eq(user.pk)))
-                .set((
-                    a::user_pk.eq(None::<i64>),
-                    a::status.eq(super::AuthenticatorStatus::Available.as_str()),
-                    a::assigned_at.eq(None::<i64>),
-                    a::activated_at.eq(None::<i64>),
-                ))
-                .execute(c)?;
+            // Back in the pool, each with a new key: the user's devices hold the old one.
+            let serials: Vec<String> = a::table
+                .filter(a::user_pk.eq(user.pk))
+                .select(a::serial_no)
+                .load(c)?;
+            for serial in serials {
+                super::authenticators::retire(c, self, &serial)?;
+            }
             diesel::delete(users::table.find(user.pk)).execute(c)?;
             Ok(())
         })
     }
 
-    /// Counts a wrong static password; locks the user when the count reaches `lock_after`.
-    /// Returns whether the user is now locked. The increment is a single UPDATE, so
-    /// concurrent failures on several instances all count.
-    pub fn record_password_failure(&self, pk: i64, lock_after: i32) -> Result<bool, StoreError> {
+    /// Counts a wrong static password at `at`; when the count reaches `lock_after` the user
+    /// is locked, for `lock.duration_at(n)` seconds for the n-th lock in a row (`None`: until an
+    /// administrator unlocks), and the count starts again. Returns whether the user is now
+    /// locked. Single conditional UPDATEs, so concurrent failures on several instances all
+    /// count and lock once.
+    pub fn record_password_failure(
+        &self,
+        pk: i64,
+        lock_after: i32,
+        lock_duration: impl Fn(i32) -> Option<i64>,
+        at: i64,
+    ) -> Result<bool, StoreError> {
         self.write_tx(|c| {
             diesel::update(users::table.find(pk))
                 .set((
                     users::failure_count.eq(users::failure_count + 1),
-                    users::updated_at.eq(now()),
+                    users::updated_at.eq(at),
                 ))
                 .execute(c)?;
-            diesel::update(
-                users::table
-                    .find(pk)
-                    .filter(users::failure_count.ge(lock_after)),
-            )
-            .set(users::locked.eq(true))
-            .execute(c)?;
-            let locked = users::table
+            let (failures, lock_count): (i32, i32) = users::table
                 .find(pk)
-                .select(users::locked)
-                .first::<bool>(c)?;
-            Ok(locked)
+                .select((users::failure_count, users::lock_count))
+                .first(c)?;
+            if failures < lock_after {
+                return Ok(false);
+            }
+            let n = lock_count.saturating_add(1);
+            diesel::update(users::table.find(pk))
+                .set((
+                    users::locked.eq(true),
+                    users::failure_count.eq(0),
+                    users::lock_count.eq(n),
+                    users::locked_until.eq(lock_duration(n).map(|d| at.saturating_add(d))),
+                ))
+                .execute(c)?;
+            Ok(true)
         })
     }
 
+    /// A right password: the failure count, an expired lock and the run of locks end.
     pub fn clear_password_failures(&self, pk: i64) -> Result<(), StoreError> {
         self.write_tx(|c| {
-            diesel::update(users::table.find(pk).filter(users::failure_count.ne(0)))
-                .set(users::failure_count.eq(0))
+            diesel::update(users::table.find(pk))
+                .set((
+                    users::failure_count.eq(0),
+                    users::lock_count.eq(0),
+                    users::locked.eq(false),
+                    users::locked_until.eq(None::<i64>),
+                ))
                 .execute(c)?;
             Ok(())
         })

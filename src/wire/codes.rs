@@ -45,6 +45,8 @@ pub enum StatusCode {
     RateLimited,
     LicenseExhausted,
     InternalError,
+    ReactivationRefused,
+    Disabled,
 }
 
 impl StatusCode {
@@ -61,6 +63,8 @@ impl StatusCode {
         StatusCode::RateLimited,
         StatusCode::LicenseExhausted,
         StatusCode::InternalError,
+        StatusCode::ReactivationRefused,
+        StatusCode::Disabled,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +81,8 @@ impl StatusCode {
             StatusCode::RateLimited => "STAT_RATE_LIMITED",
             StatusCode::LicenseExhausted => "STAT_LICENSE_EXHAUSTED",
             StatusCode::InternalError => "STAT_INTERNAL_ERROR",
+            StatusCode::ReactivationRefused => "STAT_REACTIVATION_REFUSED",
+            StatusCode::Disabled => "STAT_DISABLED",
         }
     }
 
@@ -94,6 +100,8 @@ impl StatusCode {
             StatusCode::RateLimited => 1906,
             StatusCode::LicenseExhausted => 1907,
             StatusCode::InternalError => 1999,
+            StatusCode::ReactivationRefused => 1910,
+            StatusCode::Disabled => 1911,
         }
     }
 
@@ -132,6 +140,9 @@ impl From<&RequestError> for Failure {
 
 impl From<&ProvisionError> for Failure {
     fn from(e: &ProvisionError) -> Self {
+        if let ProvisionError::Concealed { shown, .. } = e {
+            return Failure::from(shown.as_ref());
+        }
         let status = match e {
             ProvisionError::UnknownUser { .. } => StatusCode::NotFound,
             ProvisionError::WrongPassword => StatusCode::InvalidCredentials,
@@ -152,6 +163,12 @@ impl From<&ProvisionError> for Failure {
             ProvisionError::AlreadyActive(_) => StatusCode::RegistrationSpent,
             ProvisionError::DeliveryUnavailable => StatusCode::NotSupported,
             ProvisionError::LicenseExhausted { .. } => StatusCode::LicenseExhausted,
+            ProvisionError::UserDisabled | ProvisionError::AuthenticatorDisabled(_) => {
+                StatusCode::Disabled
+            }
+            ProvisionError::ReactivationRefused { .. } => StatusCode::ReactivationRefused,
+            ProvisionError::InvalidCredentials => StatusCode::InvalidCredentials,
+            ProvisionError::Concealed { .. } => StatusCode::InvalidCredentials,
             ProvisionError::Store(StoreError::NotFound(_)) => StatusCode::NotFound,
             ProvisionError::Store(_) => StatusCode::InternalError,
         };

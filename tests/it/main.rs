@@ -8,6 +8,7 @@ mod delivery;
 mod dsapp;
 mod fixtures;
 mod independent_srp;
+mod lifecycle;
 mod mail;
 mod mdl;
 #[cfg(feature = "postgres")]

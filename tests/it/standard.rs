@@ -33,24 +33,25 @@ fn online_register_then_activate_with_the_first_otp() {
         assert_eq!(out.get(A::UserId), Some("testuser"));
         assert_eq!(authenticator_status(&server, serial), "active");
 
-        // An activation counts once.
+        // An activation counts once, and its OTP is used once.
         let e = client
             .activate_standard("testuser", None, &reg.key)
             .unwrap_err();
-        assert_eq!(status_of(&e).0, "STAT_REGISTRATION_SPENT", "{backend:?}");
+        assert_eq!(status_of(&e).0, "STAT_INVCREDENTIALS", "{backend:?}");
 
-        // Registering again reuses the user's authenticator and counts a reactivation.
+        // Registering again reuses the user's authenticator, counts a reactivation, and
+        // prepares a new key.
         let again = client
             .register_standard("testuser", None, "1.Password", None, None, false)
             .unwrap();
         assert_eq!(again.serial_no, reg.serial_no);
         assert_eq!(again.event_reactivation_counter, "2");
-        assert_eq!(again.key, reg.key);
+        assert_ne!(again.key, reg.key);
     }
 }
 
 #[test]
-fn a_wrong_otp_is_refused_and_counts_against_the_user() {
+fn a_wrong_otp_is_refused_and_counts_against_the_registration_not_the_user() {
     for backend in backends() {
         let server = TestServer::start(seeded(backend, 1));
         let client = Client::new(&server.base);
@@ -67,7 +68,11 @@ fn a_wrong_otp_is_refused_and_counts_against_the_user() {
             None,
         );
         let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
-        assert_eq!(v["failure_count"], 1, "{shown}");
+        assert_eq!(v["failure_count"], 0, "{shown}");
+        let regs: Vec<serde_json::Value> =
+            serde_json::from_str(&cli(&server.db, &["--json", "registration", "list"], None))
+                .unwrap();
+        assert_eq!(regs[0]["failures"], 1, "{regs:?}");
         assert_eq!(
             authenticator_status(&server, reg.serial_no.as_str()),
             "assigned"

@@ -1,0 +1,9 @@
+ALTER TABLE device_instances DROP COLUMN last_otp_step;
+ALTER TABLE registrations DROP COLUMN sealed_new_key;
+ALTER TABLE authenticators DROP COLUMN otp_failures;
+ALTER TABLE authenticators DROP COLUMN last_otp_step;
+ALTER TABLE authenticators DROP COLUMN reactivations;
+ALTER TABLE authenticators DROP COLUMN disabled;
+ALTER TABLE users DROP COLUMN disabled;
+ALTER TABLE users DROP COLUMN lock_count;
+ALTER TABLE users DROP COLUMN locked_until;
