@@ -467,6 +467,18 @@ pub(super) fn prepare(
 
 /// Claims a free authenticator for a user with one conditional UPDATE: of two concurrent
 /// claims on the same row, exactly one sees a row changed.
+/// The predicate of the partial index `authenticators_free` (migration
+/// `2026-11-25-000014_store_at_scale`), written as a literal rather than bound parameters: on
+/// PostgreSQL a partial index serves a prepared statement's generic plan only when the query
+/// states its predicate literally, so picking a free authenticator stays an index lookup
+/// whatever the plan cache and the statistics say.
+const FREE_PREDICATE: &str = "status = 'available' AND user_pk IS NULL";
+
+#[test]
+fn the_free_predicate_names_the_available_status() {
+    assert!(FREE_PREDICATE.contains(&format!("'{}'", AuthenticatorStatus::Available.as_str())));
+}
+
 pub(super) fn try_claim(conn: &mut DbConnection, serial: &str, user_pk: i64) -> QueryResult<bool> {
     diesel::update(
         authenticators::table
@@ -501,8 +513,7 @@ pub(super) fn authenticator_for_user(
     // A few candidates at a time; one another instance took in between is skipped.
     loop {
         let candidates: Vec<String> = authenticators::table
-            .filter(authenticators::status.eq(AuthenticatorStatus::Available.as_str()))
-            .filter(authenticators::user_pk.is_null())
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(FREE_PREDICATE))
             .filter(authenticators::disabled.eq(false))
             .order(authenticators::serial_no)
             .select(authenticators::serial_no)
