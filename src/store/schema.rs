@@ -49,6 +49,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         sealed_secret -> Nullable<Binary>,
+        exchanges -> Integer,
     }
 }
 

@@ -150,6 +150,7 @@ impl From<&ProvisionError> for Failure {
                 StatusCode::InvalidCredentials
             }
             ProvisionError::AlreadyActive(_) => StatusCode::RegistrationSpent,
+            ProvisionError::TooManyExchanges { .. } => StatusCode::RegistrationSpent,
             ProvisionError::DeliveryUnavailable => StatusCode::NotSupported,
             ProvisionError::LicenseExhausted { .. } => StatusCode::LicenseExhausted,
             ProvisionError::Store(StoreError::NotFound(_)) => StatusCode::NotFound,

@@ -11,6 +11,7 @@ mod independent_srp;
 mod mail;
 mod mdl;
 mod pg_restart;
+mod protocol_vectors;
 mod provisioning;
 mod srp;
 mod standard;
