@@ -12,16 +12,14 @@
 //!   `HKDF-SHA256(salt = sid, IKM = ISK, info = "DSAPP/v3 " | purpose)`, 32 bytes, one per
 //!   purpose ([`Purpose`]). `PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY = X(Yb) | Y(Yb)`,
 //!   `PROVFLD_SERVER_IV = ADb`, `PROVFLD_ENCRYPTED_NONCES` = the server's confirmation tag.
-//! * Fields: `C = AES-256-CTR(K_enc <label>, IV, plaintext)`, value `C | HMAC-SHA256(K_mac
-//!   <label>, label | IV | C)[..16]`; IV zero and unsent in version 1, random and sent as the
+//! * Fields ([`super::record`]'s CTR record): `C = AES-256-CTR(K_enc <label>, IV, plaintext)`,
+//!   value `C | HMAC-SHA256(K_mac <label>, label | IV | C)[..16]`; IV zero and unsent in version 1, random and sent as the
 //!   field's `_IV` attribute in version 2.
 //! * Activation: `PROVFLD_ENCRYPTED_SERVER_NONCE` = the client's confirmation tag; the
 //!   derivation code is `HMAC-SHA256(K_derivation, "derivation" | serial)[..8]` mod 10^15.
 //!
 //! Secrets live in [`Zeroizing`] wrappers and no `Debug` prints a key.
 
-use aes::Aes256;
-use ctr::cipher::{KeyIvInit, StreamCipher};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use p256::NonZeroScalar;
@@ -34,8 +32,6 @@ use zeroize::Zeroizing;
 use super::cpace;
 use crate::crypto::ct_eq;
 use crate::types::SerialNumber;
-
-type Ctr = ctr::Ctr128BE<Aes256>;
 
 /// `cn`, the client's associated data `ADa`.
 pub const CLIENT_NONCE_BYTES: usize = 4;
@@ -292,21 +288,17 @@ impl Session {
         plaintext: &[u8],
     ) -> SealedField {
         let iv_bytes = iv.unwrap_or([0u8; IV_BYTES]);
-        let mut value = plaintext.to_vec();
-        Ctr::new(
-            self.key(Purpose::Enc(field)).as_ref().into(),
-            (&iv_bytes).into(),
-        )
-        .apply_keystream(&mut value);
-        let t = self.field_tag(field, &iv_bytes, &value);
-        value.extend_from_slice(&t);
+        let value =
+            self.field_keys(field)
+                .seal_ctr(&[field.label().as_bytes()], &iv_bytes, plaintext);
         SealedField { value, iv }
     }
 
-    fn field_tag(&self, field: Field, iv: &[u8; IV_BYTES], c: &[u8]) -> [u8; TAG_BYTES] {
-        tag(
-            self.key(Purpose::Mac(field)).as_ref(),
-            &[field.label().as_bytes(), iv, c],
+    /// `K_enc <label>` and `K_mac <label>`.
+    fn field_keys(&self, field: Field) -> super::record::RecordKeys {
+        super::record::RecordKeys::from_keys(
+            self.key(Purpose::Enc(field)),
+            self.key(Purpose::Mac(field)),
         )
     }
 
@@ -333,14 +325,9 @@ impl Session {
         iv: Option<&[u8; IV_BYTES]>,
     ) -> Result<(), DsappError> {
         let iv = Self::field_iv(version, field, iv)?;
-        if value.len() < TAG_BYTES {
-            return Err(DsappError::BadFieldTag(field.attribute()));
-        }
-        let (c, t) = value.split_at(value.len() - TAG_BYTES);
-        if !ct_eq(&self.field_tag(field, &iv, c), t) {
-            return Err(DsappError::BadFieldTag(field.attribute()));
-        }
-        Ok(())
+        self.field_keys(field)
+            .verify_ctr(&[field.label().as_bytes()], &iv, value)
+            .map_err(|_| DsappError::BadFieldTag(field.attribute()))
     }
 
     /// Checks a field (as [`Session::verify_field`]), then decrypts it.
@@ -351,13 +338,10 @@ impl Session {
         value: &[u8],
         iv: Option<&[u8; IV_BYTES]>,
     ) -> Result<Zeroizing<Vec<u8>>, DsappError> {
-        self.verify_field(version, field, value, iv)?;
         let iv = Self::field_iv(version, field, iv)?;
-        let c = &value[..value.len() - TAG_BYTES];
-        let mut plain = Zeroizing::new(c.to_vec());
-        Ctr::new(self.key(Purpose::Enc(field)).as_ref().into(), (&iv).into())
-            .apply_keystream(&mut plain);
-        Ok(plain)
+        self.field_keys(field)
+            .open_ctr(&[field.label().as_bytes()], &iv, value)
+            .map_err(|_| DsappError::BadFieldTag(field.attribute()))
     }
 
     /// The 15-digit derivation code: `HMAC(K_derivation, "derivation" | serial)[..8]` as a
@@ -666,27 +650,6 @@ mod tests {
 
     fn serial() -> SerialNumber {
         SerialNumber::parse("VDS0000001").unwrap()
-    }
-
-    #[test]
-    fn ctr_is_aes256_with_a_128_bit_counter_nist_sp800_38a_f55() {
-        let key: [u8; 32] =
-            hex::decode("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
-                .unwrap()
-                .try_into()
-                .unwrap();
-        let iv: [u8; 16] = hex::decode("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let mut buf =
-            hex::decode("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51")
-                .unwrap();
-        Ctr::new((&key).into(), (&iv).into()).apply_keystream(&mut buf);
-        assert_eq!(
-            hex::encode(buf),
-            "601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c5"
-        );
     }
 
     #[test]

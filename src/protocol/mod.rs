@@ -8,6 +8,7 @@ pub mod dsapp_commands;
 pub mod mdl;
 pub mod mdl_commands;
 pub mod otp;
+pub mod record;
 pub mod srp;
 pub mod standard;
 
