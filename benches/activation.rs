@@ -1,4 +1,4 @@
-//! Server-side cost of the DSAPP (ECDH) and MDL steps and of REGISTER's password protection,
+//! Server-side cost of the DSAPP (CPace) and MDL steps and of REGISTER's password protection,
 //! without the store or the network:
 //!
 //! * `dsapp/key_exchange`: DSAPP revision 3's CPace step: checking `Ya`, hashing to the curve

@@ -10,7 +10,7 @@ use crate::types::{RegistrationId, SerialNumber};
 #[serde(rename_all = "kebab-case")]
 pub enum RegistrationKind {
     DsappSrp,
-    /// DSAPP with ECDH, protocol version 1 or 2.
+    /// DSAPP (revision 3, CPace), protocol version 1 or 2.
     DsappV1,
     DsappV2,
     /// Multi-device licensing: Activation Message 1 issued, a device to add.
@@ -105,7 +105,7 @@ pub struct NewRegistration {
     pub serial_no: Option<SerialNumber>,
     pub srp_salt: Vec<u8>,
     pub srp_verifier: Vec<u8>,
-    /// A protocol secret to keep sealed (DSAPP's chsKey, MDL's challenge).
+    /// A protocol secret to keep sealed (DSAPP's activation password, MDL's challenge).
     pub secret: Option<zeroize::Zeroizing<Vec<u8>>>,
     /// Creation time (the protocol's clock) and lifetime, in seconds.
     pub created_at: i64,
