@@ -316,3 +316,145 @@ impl Provisioning {
         e
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{hash_password, random_bytes, MasterKey};
+    use crate::store::{NewAuthenticator, NewUser, Store};
+    use crate::types::{Domain, UserId};
+
+    struct Fixture {
+        prov: Provisioning,
+        clock: Arc<AtomicI64>,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn fixture(name: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("provd-dsapp-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(
+            &dir.join("p.db").display().to_string(),
+            MasterKey::generate(),
+            2,
+        )
+        .unwrap();
+        store
+            .create_user(&NewUser {
+                user_id: UserId::parse("u").unwrap(),
+                domain: Domain::master(),
+                organizational_unit: None,
+                email: None,
+                password_hash: Some(hash_password("pw").unwrap()),
+            })
+            .unwrap();
+        store
+            .insert_authenticators(
+                &[NewAuthenticator {
+                    serial_no: SerialNumber::parse("VDS0000001").unwrap(),
+                    auth_type: "t".into(),
+                    applications: "a".into(),
+                    key: random_bytes(32),
+                    license_limit: 1,
+                }],
+                &mut |_| {},
+            )
+            .unwrap();
+        let clock = Arc::new(AtomicI64::new(crate::store::now()));
+        let c = clock.clone();
+        let prov = Provisioning::with_clock(
+            store,
+            super::super::Policy::default(),
+            Arc::new(move || c.load(Ordering::SeqCst)),
+        );
+        Fixture { prov, clock, dir }
+    }
+
+    fn exchange(
+        f: &Fixture,
+        r: &Registered,
+    ) -> (dsapp::Session, Result<KeyExchanged, ProvisionError>) {
+        let hello = dsapp::client_hello(r.registration_id.as_str(), &r.activation_password);
+        let sid = hello.sid;
+        let out = f.prov.dsapp_key_exchange(KeyExchangeInput {
+            registration_id: r.registration_id.clone(),
+            version: None,
+            encrypted_client_key_nonce: HexValue::from_bytes(hello.key_nonce.to_vec()),
+            client_iv: sid,
+        });
+        let session = match &out {
+            Ok(k) => hello
+                .finish(
+                    k.encrypted_server_public_key.as_bytes(),
+                    k.server_iv.as_bytes(),
+                    k.encrypted_nonces.as_bytes(),
+                )
+                .unwrap(),
+            Err(_) => dsapp::Session::from_bytes(&[0; dsapp::SESSION_BYTES]).unwrap(),
+        };
+        (session, out)
+    }
+
+    fn activate(
+        f: &Fixture,
+        r: &Registered,
+        s: &dsapp::Session,
+    ) -> Result<Activated, ProvisionError> {
+        f.prov.dsapp_activate(ActivateInput {
+            registration_id: r.registration_id.clone(),
+            encrypted_server_nonce: HexValue::from_bytes(s.client_tag().to_vec()),
+            client_iv: *s.sid(),
+            proof: ActivationProof::DerivationCode(s.derivation_code(&r.serial_no)),
+        })
+    }
+
+    #[test]
+    fn a_session_expires_a_new_exchange_replaces_it_and_the_password_is_dropped_when_spent() {
+        let f = fixture("expiry");
+        let r = f
+            .prov
+            .dsapp_register(RegisterInput {
+                credentials: Credentials {
+                    user_id: UserId::parse("u").unwrap(),
+                    domain: None,
+                    static_password: Zeroizing::new("pw".into()),
+                },
+                version: Version::V2,
+                serial_no: None,
+                delivery: None,
+            })
+            .unwrap();
+        let (old, out) = exchange(&f, &r);
+        out.unwrap();
+        f.clock.fetch_add(
+            super::super::Policy::default().ephemeral_lifetime_secs + 1,
+            Ordering::SeqCst,
+        );
+        assert!(matches!(
+            activate(&f, &r, &old).unwrap_err(),
+            ProvisionError::NoKeyExchange(_)
+        ));
+        let (latest, out) = exchange(&f, &r);
+        out.unwrap();
+        // The replaced session no longer activates (and counts as a failure).
+        assert!(matches!(
+            activate(&f, &r, &old).unwrap_err(),
+            ProvisionError::ProofFailed { failures: 1, .. }
+        ));
+        let reg = f.prov.store.get_registration(&r.registration_id).unwrap();
+        assert!(reg.sealed_secret.is_some());
+        activate(&f, &r, &latest).unwrap();
+        let reg = f.prov.store.get_registration(&r.registration_id).unwrap();
+        assert_eq!(reg.status, RegistrationStatus::Activated);
+        assert!(reg.sealed_secret.is_none() && reg.sealed_ephemeral.is_none());
+    }
+}
