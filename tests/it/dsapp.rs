@@ -13,6 +13,7 @@ fn both_versions_activate_with_an_otp_or_a_derivation_code() {
     for backend in backends() {
         let cases = [
             (1, DsappProof::Otp),
+            (1, DsappProof::DerivationCode),
             (2, DsappProof::Otp),
             (2, DsappProof::DerivationCode),
         ];
