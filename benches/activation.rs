@@ -1,10 +1,11 @@
-//! Server-side cost of the DSAPP (ECDH) and MDL steps and of REGISTER's password protection,
+//! Server-side cost of the DSAPP (CPace) and MDL steps and of REGISTER's password protection,
 //! without the store or the network:
 //!
-//! * `dsapp/key_exchange`: decrypting the client's key, a P-256 key pair, ECDH, the session
-//!   key and the encrypted answer (`PROVISIONCMD_DSAPPGENERATEACTIVATIONDATA` minus I/O);
-//! * `dsapp/activation_fields`: sealing the activation code and counter under the session;
-//! * `dsapp/activate_checks`: the server-nonce proof and a derivation code;
+//! * `dsapp/key_exchange`: DSAPP revision 3's CPace step: checking `Ya`, hashing to the curve
+//!   (the generator), two scalar multiplications, ISK and the server's confirmation tag
+//!   (`PROVISIONCMD_DSAPPGENERATEACTIVATIONDATA` minus I/O);
+//! * `dsapp/activation_fields`: sealing (encrypt-then-MAC) the activation code and counter;
+//! * `dsapp/activate_checks`: the client's confirmation tag and a derivation code;
 //! * `mdl/device_code_verify` and `mdl/seal_am2`: MDL_ADD_DEVICE's crypto;
 //! * `register/password_key`: the Argon2id stretch that protects REGISTER's activation code.
 //!
@@ -21,47 +22,41 @@ fn bench(c: &mut Criterion) {
     g.sample_size(30)
         .measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_secs(1));
-    let chs = dsapp::chs_key("e3wfISG9", "TB048AX2K");
+    let (id, pw) = ("e3wfISG9", "TB048AX2K");
     g.bench_function("key_exchange", |b| {
         b.iter_batched(
-            || dsapp::client_hello(&chs),
+            || dsapp::client_hello(id, pw),
             |hello| {
-                black_box(
-                    dsapp::server_key_exchange(&chs, &hello.encrypted_key_nonce, &hello.client_iv)
-                        .unwrap(),
-                )
+                black_box(dsapp::server_key_exchange(id, pw, &hello.key_nonce, &hello.sid).unwrap())
             },
             BatchSize::SmallInput,
         )
     });
-    let hello = dsapp::client_hello(&chs);
-    let exchange =
-        dsapp::server_key_exchange(&chs, &hello.encrypted_key_nonce, &hello.client_iv).unwrap();
+    let hello = dsapp::client_hello(id, pw);
+    let exchange = dsapp::server_key_exchange(id, pw, &hello.key_nonce, &hello.sid).unwrap();
     let session = exchange.session;
     let plaintext = vec![b'x'; 180];
     g.bench_function("activation_fields", |b| {
         b.iter(|| {
-            black_box(dsapp::seal_field(
-                &session,
+            black_box(session.seal_field(
                 dsapp::Version::V2,
                 dsapp::Field::ActivationCode,
                 &plaintext,
             ));
-            black_box(dsapp::seal_field(
-                &session,
+            black_box(session.seal_field(
                 dsapp::Version::V2,
                 dsapp::Field::EventReactivationCounter,
                 b"1",
             ))
         })
     });
-    let (iv, proof) = dsapp::server_nonce_proof(&session);
-    let key = [7u8; 32];
-    let code = dsapp::derivation_code(&key, &session);
+    let tag = session.client_tag();
+    let serial = SerialNumber::parse("VDS0000001").unwrap();
+    let code = session.derivation_code(&serial);
     g.bench_function("activate_checks", |b| {
         b.iter(|| {
-            black_box(dsapp::verify_server_nonce_proof(&session, &iv, &proof));
-            black_box(dsapp::verify_derivation_code(&key, &session, &code))
+            black_box(session.verify_client_tag(&tag));
+            black_box(session.verify_derivation_code(&serial, &code))
         })
     });
     g.finish();

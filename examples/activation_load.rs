@@ -44,7 +44,7 @@ struct Args {
     #[arg(long, default_value_t = 600)]
     max_secs: u64,
     /// Which activation: `srp` (dsappSRPRegister and the DSAPP-SRP steps) or `dsapp`
-    /// (PROVISIONCMD_DSAPPREGISTER, version 2, the ECDH exchange, activation with an OTP).
+    /// (PROVISIONCMD_DSAPPREGISTER, version 2, the CPace exchange, activation with an OTP).
     #[arg(long, default_value = "srp", value_parser = ["srp", "dsapp"])]
     flow: String,
     /// How many failure messages to print.

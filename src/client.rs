@@ -68,6 +68,14 @@ impl Attributes {
             .ok_or_else(|| ClientError::Malformed(format!("no {id} in the answer")))
     }
 
+    /// Replaces (or adds) an attribute's value: what a network attacker can do, for tests.
+    pub fn set(&mut self, id: AttributeId, value: &str) {
+        match self.0.iter_mut().find(|(k, _)| k == id.name()) {
+            Some((_, v)) => *v = value.to_owned(),
+            None => self.0.push((id.name().to_owned(), value.to_owned())),
+        }
+    }
+
     pub fn hex(&self, id: AttributeId) -> Result<Vec<u8>, ClientError> {
         HexValue::parse(self.require(id)?)
             .map(HexValue::into_bytes)
@@ -529,14 +537,27 @@ impl Client {
         Ok((id, pw))
     }
 
-    /// `PROVISIONCMD_DSAPPGENERATEACTIVATIONDATA`: sends the encrypted public key and nonce,
-    /// checks that the server echoes the nonce (it holds chsKey), derives the session, and
-    /// decrypts the activation data.
+    /// `PROVISIONCMD_DSAPPGENERATEACTIVATIONDATA` (revision 3): sends the CPace share `Ya`,
+    /// `cn` and `sid`; checks `Yb`, the server's confirmation tag, the presence or absence of
+    /// the field IVs (by version) and every field's MAC before decrypting anything; then reads
+    /// the XFAD record (its serial and counter must agree with the answer).
     pub fn dsapp_key_exchange(
         &self,
         registration_id: &RegistrationId,
         activation_password: &str,
         version: u32,
+    ) -> Result<DsappExchange, ClientError> {
+        self.dsapp_key_exchange_with(registration_id, activation_password, version, |_| {})
+    }
+
+    /// [`Client::dsapp_key_exchange`] with a hook that may alter the server's answer before
+    /// the client checks it (what an active network attacker can do), for tests.
+    pub fn dsapp_key_exchange_with(
+        &self,
+        registration_id: &RegistrationId,
+        activation_password: &str,
+        version: u32,
+        tamper: impl FnOnce(&mut Attributes),
     ) -> Result<DsappExchange, ClientError> {
         use crate::protocol::dsapp::{self, Field};
         if !srp::activation_password_is_valid(activation_password) {
@@ -544,70 +565,95 @@ impl Client {
         }
         let v = dsapp::Version::from_number(version)
             .map_err(|e| ClientError::Malformed(e.to_string()))?;
-        let chs = dsapp::chs_key(registration_id.as_str(), activation_password);
-        let hello = dsapp::client_hello(&chs);
-        let key_nonce = hex::encode_upper(hello.encrypted_key_nonce);
-        let client_iv = hex::encode_upper(hello.client_iv);
-        let out = self.execute(
+        let hello = dsapp::client_hello(registration_id.as_str(), activation_password);
+        let key_nonce = hex::encode_upper(hello.key_nonce);
+        let sid = hex::encode_upper(hello.sid);
+        let mut out = self.execute(
             Command::DsappGenerateActivationData,
             &[
                 (AttributeId::RegistrationId, registration_id.as_str()),
                 (AttributeId::EncryptedClientPublicKeyNonce, &key_nonce),
-                (AttributeId::ClientIv, &client_iv),
+                (AttributeId::ClientIv, &sid),
             ],
         )?;
-        let server_iv: [u8; 16] = out
-            .hex(AttributeId::ServerIv)?
-            .try_into()
-            .map_err(|_| ClientError::Malformed("PROVFLD_SERVER_IV must be 32 hex".into()))?;
+        tamper(&mut out);
         let session = hello
             .finish(
-                &chs,
                 &out.hex(AttributeId::EncryptedServerPublicKey)?,
+                &out.hex(AttributeId::ServerIv)?,
                 &out.hex(AttributeId::EncryptedNonces)?,
-                &server_iv,
             )
             .map_err(|e| ClientError::Malformed(format!("the server's key exchange: {e}")))?;
-        let open = |field: Field, id: AttributeId, iv_id: AttributeId| {
+        let sealed = [
+            (
+                Field::ActivationCode,
+                AttributeId::ActivationCode,
+                AttributeId::ActivationCodeIv,
+            ),
+            (
+                Field::EventReactivationCounter,
+                AttributeId::EventReactivationCounter,
+                AttributeId::EventReactivationCounterIv,
+            ),
+        ];
+        // Every MAC first, then decryption.
+        let mut values = Vec::new();
+        for (field, id, iv_id) in sealed {
             let iv = iv_of(&out, iv_id)?;
-            dsapp::open_field(&session, v, field, &out.hex(id)?, iv.as_ref())
-                .map_err(|e| ClientError::Malformed(format!("{id}: {e}")))
-        };
-        let code = open(
-            Field::ActivationCode,
-            AttributeId::ActivationCode,
-            AttributeId::ActivationCodeIv,
-        )?;
-        let counter = open(
-            Field::EventReactivationCounter,
-            AttributeId::EventReactivationCounter,
-            AttributeId::EventReactivationCounterIv,
-        )?;
-        let (_, serial_no, key) = crate::protocol::standard::parse_activation_plaintext(&code)
-            .ok_or_else(|| ClientError::Malformed("activation code".into()))?;
+            let value = out.hex(id)?;
+            session
+                .verify_field(v, field, &value, iv.as_ref())
+                .map_err(|e| ClientError::Malformed(format!("{id}: {e}")))?;
+            values.push((field, value, iv));
+        }
+        let mut opened = values.into_iter().map(|(field, value, iv)| {
+            session
+                .open_field(v, field, &value, iv.as_ref())
+                .map_err(|e| ClientError::Malformed(e.to_string()))
+        });
+        let code = opened.next().expect("two fields")?;
+        let counter = opened.next().expect("two fields")?;
+        let xfad = dsapp::parse_activation_code(&code)
+            .ok_or_else(|| ClientError::Malformed("PROVFLD_ACTIVATION_CODE: not a DSAPP/v3 XFAD record with serial, key, otp, digits, step and counter".into()))?;
+        let counter = String::from_utf8_lossy(&counter).into_owned();
+        if counter != xfad.counter.to_string() {
+            return Err(ClientError::Malformed(format!(
+                "PROVFLD_EVENT_REACTIVATION_COUNTER {counter} differs from the activation code's counter {}",
+                xfad.counter
+            )));
+        }
         Ok(DsappExchange {
             registration_id: registration_id.clone(),
             session,
-            serial_no,
-            key,
-            event_reactivation_counter: String::from_utf8_lossy(&counter).into_owned(),
+            serial_no: xfad.serial,
+            key: xfad.key,
+            event_reactivation_counter: counter,
         })
     }
 
-    /// `PROVISIONCMD_DSAPPACTIVATE`: proves the session key and activates.
+    /// `PROVISIONCMD_DSAPPACTIVATE`: the client's confirmation tag, then an OTP or a
+    /// derivation code.
     pub fn dsapp_activate_with(
         &self,
         ex: &DsappExchange,
         proof: DsappProof,
     ) -> Result<Attributes, ClientError> {
-        use crate::protocol::dsapp;
-        let (iv, encrypted) = dsapp::server_nonce_proof(&ex.session);
-        let iv = hex::encode_upper(iv);
-        let encrypted = hex::encode_upper(encrypted);
+        self.dsapp_activate_tagged(ex, proof, &ex.session.client_tag())
+    }
+
+    /// [`Client::dsapp_activate_with`] with a chosen confirmation tag, for tests.
+    pub fn dsapp_activate_tagged(
+        &self,
+        ex: &DsappExchange,
+        proof: DsappProof,
+        tag: &[u8],
+    ) -> Result<Attributes, ClientError> {
+        let sid = hex::encode_upper(ex.session.sid());
+        let tag = hex::encode_upper(tag);
         let mut args: Vec<Arg<'_>> = vec![
             (AttributeId::RegistrationId, ex.registration_id.as_str()),
-            (AttributeId::EncryptedServerNonce, &encrypted),
-            (AttributeId::ClientIv, &iv),
+            (AttributeId::EncryptedServerNonce, &tag),
+            (AttributeId::ClientIv, &sid),
         ];
         let otp_value;
         let code;
@@ -617,7 +663,7 @@ impl Client {
                 args.push((AttributeId::DpResponse, &otp_value));
             }
             DsappProof::DerivationCode => {
-                code = dsapp::derivation_code(&ex.key, &ex.session);
+                code = ex.session.derivation_code(&ex.serial_no);
                 args.push((AttributeId::RequestType, "0"));
                 args.push((AttributeId::DerivationCode, &code));
             }

@@ -10,7 +10,7 @@
 #        PROVD_PG_ADMIN_URL  default postgres://127.0.0.1:5432/test (the role needs CREATEDB)
 #        USERS        users load0001..loadNNNN to seed, each with an authenticator (default 200)
 #        THREADS      concurrent clients (default 8)
-#        FLOW         srp (DSAPP-SRP, default) or dsapp (PROVISIONCMD_DSAPPREGISTER v2, ECDH)
+#        FLOW         srp (DSAPP-SRP, default) or dsapp (PROVISIONCMD_DSAPPREGISTER v2, CPace)
 #        ACTIVATIONS  complete activations in total (default USERS); may exceed USERS, since
 #                     re-registering a user reuses the user's (already active) authenticator
 #        PROVD        provd binary (default ${CARGO_TARGET_DIR:-target}/release/provd)

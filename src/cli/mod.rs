@@ -98,7 +98,7 @@ pub enum ClientCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
-    /// PROVISIONCMD_DSAPPREGISTER, the ECDH key exchange and PROVISIONCMD_DSAPPACTIVATE.
+    /// PROVISIONCMD_DSAPPREGISTER, the CPace key exchange (DSAPP revision 3) and PROVISIONCMD_DSAPPACTIVATE.
     Dsapp {
         #[arg(long)]
         url: String,

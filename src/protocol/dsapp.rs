@@ -1,84 +1,65 @@
-//! DSAPP v1/v2 (protocols.md section 4): the ECDH key exchange behind
-//! `PROVISIONCMD_DSAPPREGISTER` and the commands that follow it. Pure: bytes in, bytes out; no
-//! XML, no SQL. The wire layer hex-encodes (section 2) and the store seals [`Session::to_bytes`]
-//! between steps (section 7).
+//! DSAPP v1/v2, revision 3 (protocols.md section 4; docs/protocols.md): CPace inside
+//! OneSpan's `PROVISIONCMD_DSAPP*` fields. Pure: bytes in, bytes out; no XML, no SQL. The wire
+//! layer hex-encodes and the store seals [`Session::to_bytes`] between steps.
 //!
-//! OneSpan publishes the shapes only; the inside is ours and is fixed here:
-//!
-//! * Sizes: client nonce 4 bytes, server nonce 12 bytes, keys 16 bytes, IVs 16 bytes. Public
-//!   keys travel as the 64-byte uncompressed P-256 point without its `0x04` prefix.
-//! * `chsKey = HKDF-SHA256(salt = registration id, IKM = activation password,
-//!   info = "DSAPP/v2 chs")`, 16 bytes ([`chs_key`]).
-//! * Encryption is AES-128-CTR (`Ctr128BE<Aes128>`): the whole 16-byte IV is the initial counter
-//!   block, incremented as one 128-bit big-endian integer.
-//! * Client hello: an ephemeral P-256 key, a 4-byte client nonce and a random client IV;
-//!   `PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE = CTR(chsKey, client IV, pub64 | client nonce)`,
-//!   exactly 68 bytes (136 hex), sent with `PROVFLD_CLIENT_IV`.
-//! * Server key exchange ([`server_key_exchange`]): decrypts, and requires a valid P-256 point
-//!   (a wrong activation password decrypts to noise, which is [`DsappError::BadClientKey`]; the
-//!   caller counts it as a failed proof). The server draws an ephemeral key, a 12-byte server
-//!   nonce and a random server IV different from the client's, and encrypts, as one keystream,
-//!   `CTR(chsKey, server IV, server pub64 | server nonce | client nonce)`: the first 64 bytes are
-//!   `PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY` (128 hex), the last 16 `PROVFLD_ENCRYPTED_NONCES`
-//!   (32 hex). The echoed client nonce is how the client knows the server holds chsKey.
-//! * Session key: `HKDF-SHA256(salt = client nonce | server nonce, IKM = x-coordinate of the
-//!   ECDH point, info = "DSAPP/v2 session")`, 16 bytes.
-//! * Activation data fields: per-field key `HKDF-SHA256(no salt, IKM = session key,
-//!   info = "DSAPP/v2 field " + label)`, labels "activation code", "event reactivation
-//!   counter", "activation message". V1 uses an all-zero IV and sends none: safe because every
-//!   field has its own key in every session and is sealed once. V2 draws a random IV per field
-//!   and sends it as the field's `*_IV` attribute.
-//! * Key confirmation: the client returns `PROVFLD_ENCRYPTED_SERVER_NONCE = CTR(session key,
-//!   fresh client IV, server nonce | client nonce)` (16 bytes); the server compares in constant
-//!   time ([`verify_server_nonce_proof`]).
-//! * Derivation code (activation with device binding): `HMAC-SHA256(authenticator key,
-//!   "DSAPP/v2 derivation" | server nonce | client nonce)`, first 8 bytes as a big-endian u64,
-//!   mod 10^15, as 15 zero-padded decimal digits ([`derivation_code`]).
+//! * `PRS` = the activation password (9 ASCII characters), `CI = lv_cat("DSAPP/v3",
+//!   REGISTRATIONID)`, `sid` = the client's 16-byte `PROVFLD_CLIENT_IV`;
+//!   `G = calculate_generator(PRS, CI, sid)` ([`super::cpace`]).
+//! * Client: `Ya = ya·G`, a 4-byte `cn`; `PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE =
+//!   X(Ya) | Y(Ya) | cn` (68 bytes), `PROVFLD_CLIENT_IV = sid`.
+//! * Server: `Yb = yb·G`, `ADb` 16 random bytes, `K = scalar_mult_vfy(yb, Ya)`,
+//!   `ISK = H(lv_cat(DSI_ISK, sid, K) | transcript_ir(Ya, cn, Yb, ADb))`; every key
+//!   `HKDF-SHA256(salt = sid, IKM = ISK, info = "DSAPP/v3 " | purpose)`, 32 bytes, one per
+//!   purpose ([`Purpose`]). `PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY = X(Yb) | Y(Yb)`,
+//!   `PROVFLD_SERVER_IV = ADb`, `PROVFLD_ENCRYPTED_NONCES` = the server's confirmation tag.
+//! * Fields ([`super::record`]'s CTR record): `C = AES-256-CTR(K_enc <label>, IV, plaintext)`,
+//!   value `C | HMAC-SHA256(K_mac <label>, label | IV | C)[..16]`; IV zero and unsent in version 1, random and sent as the
+//!   field's `_IV` attribute in version 2.
+//! * Activation: `PROVFLD_ENCRYPTED_SERVER_NONCE` = the client's confirmation tag; the
+//!   derivation code is `HMAC-SHA256(K_derivation, "derivation" | serial)[..8]` mod 10^15.
 //!
 //! Secrets live in [`Zeroizing`] wrappers and no `Debug` prints a key.
 
-use aes::Aes128;
-use ctr::cipher::{KeyIvInit, StreamCipher};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use p256::ecdh::EphemeralSecret;
-use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::PublicKey;
+use p256::NonZeroScalar;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::Sha256;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use super::cpace;
 use crate::crypto::ct_eq;
+use crate::types::SerialNumber;
 
-type Ctr = ctr::Ctr128BE<Aes128>;
-
-/// Client nonce length in bytes.
+/// `cn`, the client's associated data `ADa`.
 pub const CLIENT_NONCE_BYTES: usize = 4;
-/// Server nonce length in bytes.
-pub const SERVER_NONCE_BYTES: usize = 12;
-/// Key length (chsKey, session key, field keys) in bytes.
-pub const KEY_BYTES: usize = 16;
-/// IV length in bytes.
-pub const IV_BYTES: usize = 16;
-/// A public key on the wire: the uncompressed P-256 point without its `0x04` prefix.
+/// `sid` (`PROVFLD_CLIENT_IV`) and `ADb` (`PROVFLD_SERVER_IV`).
+pub const SID_BYTES: usize = 16;
+/// A point on the wire: X | Y, without the SEC1 `0x04` prefix.
 pub const PUBLIC_KEY_BYTES: usize = 64;
-/// `PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE`: public key and client nonce.
+/// `PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE`: `Ya` and `cn`.
 pub const CLIENT_KEY_NONCE_BYTES: usize = PUBLIC_KEY_BYTES + CLIENT_NONCE_BYTES;
-/// `PROVFLD_ENCRYPTED_NONCES`: server nonce and the echoed client nonce.
-pub const NONCES_BYTES: usize = SERVER_NONCE_BYTES + CLIENT_NONCE_BYTES;
-/// `PROVFLD_ENCRYPTED_SERVER_NONCE`: the client's key confirmation.
-pub const SERVER_NONCE_PROOF_BYTES: usize = SERVER_NONCE_BYTES + CLIENT_NONCE_BYTES;
-/// Length of [`Session::to_bytes`].
-pub const SESSION_BYTES: usize = KEY_BYTES + CLIENT_NONCE_BYTES + SERVER_NONCE_BYTES;
+/// Confirmation tags and field MACs: the first 16 bytes of an HMAC-SHA256.
+pub const TAG_BYTES: usize = 16;
+/// Field IVs.
+pub const IV_BYTES: usize = 16;
+/// Every derived key.
+pub const KEY_BYTES: usize = 32;
 /// Digits of a derivation code.
 pub const DERIVATION_CODE_DIGITS: usize = 15;
+/// A registration allows this many key exchanges without a successful activation.
+pub const MAX_UNCONFIRMED_EXCHANGES: i32 = 3;
 
-const CHS_INFO: &[u8] = b"DSAPP/v2 chs";
-const SESSION_INFO: &[u8] = b"DSAPP/v2 session";
-const FIELD_INFO: &[u8] = b"DSAPP/v2 field ";
-const DERIVATION_LABEL: &[u8] = b"DSAPP/v2 derivation";
+/// `transcript_ir(Ya, cn, Yb, ADb)` is always this long: four one-byte lengths, two points,
+/// `cn` and `ADb`.
+const TRANSCRIPT_BYTES: usize = 4 + 2 * cpace::POINT_BYTES + CLIENT_NONCE_BYTES + SID_BYTES;
+/// Length of [`Session::to_bytes`]: sid, ISK, transcript.
+pub const SESSION_BYTES: usize = SID_BYTES + cpace::SECRET_BYTES + TRANSCRIPT_BYTES;
+
+const CI_LABEL: &[u8] = b"DSAPP/v3";
+const KEY_INFO: &str = "DSAPP/v3 ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum DsappError {
@@ -90,14 +71,16 @@ pub enum DsappError {
         expected: usize,
         got: usize,
     },
-    #[error("PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE does not decrypt to a P-256 public key (wrong activation password?)")]
+    #[error("PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE does not hold a P-256 point other than the identity")]
     BadClientKey,
-    #[error("PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY does not decrypt to a P-256 public key")]
+    #[error(
+        "PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY does not hold a P-256 point other than the identity"
+    )]
     BadServerKey,
-    #[error("PROVFLD_ENCRYPTED_NONCES does not echo the client nonce: the server did not prove it knows the activation key")]
+    #[error("PROVFLD_ENCRYPTED_NONCES does not verify: the server did not prove it knows the activation password")]
     ServerProofFailed,
-    #[error("PROVFLD_SERVER_IV equals PROVFLD_CLIENT_IV; refusing to reuse a keystream")]
-    ReusedIv,
+    #[error("{0} does not verify: the field was altered or the session differs")]
+    BadFieldTag(&'static str),
     #[error("the stored DSAPP session is malformed")]
     BadSession,
     #[error("{0} is required with DSAPP version 2")]
@@ -109,9 +92,9 @@ pub enum DsappError {
 /// The DSAPP version of a registration (`PROVFLD_DSAPP_VERSION`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
-    /// Activation data under an all-zero IV, no IV sent.
+    /// Field IVs are 16 zero bytes and are not sent.
     V1,
-    /// A random IV per activation data field, sent as its `*_IV` attribute.
+    /// A random IV per field, sent as its `*_IV` attribute.
     V2,
 }
 
@@ -132,7 +115,7 @@ impl Version {
     }
 }
 
-/// An activation data field encrypted under the session.
+/// An activation data field sealed under the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     ActivationCode,
@@ -141,8 +124,8 @@ pub enum Field {
 }
 
 impl Field {
-    /// The HKDF label of the field's key.
-    fn label(self) -> &'static str {
+    /// The field's label: its keys' purpose suffix and the first part of its MAC input.
+    pub fn label(self) -> &'static str {
         match self {
             Field::ActivationCode => "activation code",
             Field::EventReactivationCounter => "event reactivation counter",
@@ -169,12 +152,42 @@ impl Field {
     }
 }
 
-/// The agreed session: what the server keeps, sealed, between the key exchange and activation.
+/// What a key derived from ISK is for; each purpose has its own key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    ConfirmServer,
+    ConfirmClient,
+    Derivation,
+    Enc(Field),
+    Mac(Field),
+}
+
+impl Purpose {
+    /// The HKDF info: `"DSAPP/v3 " | purpose`.
+    pub fn info(self) -> String {
+        let p = match self {
+            Purpose::ConfirmServer => "confirm server".to_owned(),
+            Purpose::ConfirmClient => "confirm client".to_owned(),
+            Purpose::Derivation => "derivation".to_owned(),
+            Purpose::Enc(f) => format!("enc {}", f.label()),
+            Purpose::Mac(f) => format!("mac {}", f.label()),
+        };
+        format!("{KEY_INFO}{p}")
+    }
+}
+
+/// `CI = lv_cat("DSAPP/v3", REGISTRATIONID)`.
+pub fn channel_identifier(registration_id: &str) -> Vec<u8> {
+    cpace::lv_cat(&[CI_LABEL, registration_id.as_bytes()])
+}
+
+/// The agreed session: sid, ISK and the transcript; what the server keeps, sealed, between
+/// the key exchange and the activation.
 #[derive(Clone)]
 pub struct Session {
-    pub key: Zeroizing<[u8; KEY_BYTES]>,
-    pub client_nonce: [u8; CLIENT_NONCE_BYTES],
-    pub server_nonce: [u8; SERVER_NONCE_BYTES],
+    sid: [u8; SID_BYTES],
+    isk: Zeroizing<[u8; cpace::SECRET_BYTES]>,
+    transcript: Vec<u8>,
 }
 
 impl std::fmt::Debug for Session {
@@ -184,12 +197,21 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// `key | client nonce | server nonce`, [`SESSION_BYTES`] long.
+    fn new(sid: [u8; SID_BYTES], k: &[u8], transcript: Vec<u8>) -> Session {
+        let isk = cpace::isk(&sid, k, &transcript);
+        Session {
+            sid,
+            isk,
+            transcript,
+        }
+    }
+
+    /// `sid | ISK | transcript_ir(Ya, cn, Yb, ADb)`, [`SESSION_BYTES`] long.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(SESSION_BYTES));
-        out.extend_from_slice(self.key.as_ref());
-        out.extend_from_slice(&self.client_nonce);
-        out.extend_from_slice(&self.server_nonce);
+        out.extend_from_slice(&self.sid);
+        out.extend_from_slice(self.isk.as_ref());
+        out.extend_from_slice(&self.transcript);
         out
     }
 
@@ -197,297 +219,399 @@ impl Session {
         if bytes.len() != SESSION_BYTES {
             return Err(DsappError::BadSession);
         }
-        let (key, rest) = bytes.split_at(KEY_BYTES);
-        let (client_nonce, server_nonce) = rest.split_at(CLIENT_NONCE_BYTES);
-        let mut k = Zeroizing::new([0u8; KEY_BYTES]);
-        k.copy_from_slice(key);
+        let (sid, rest) = bytes.split_at(SID_BYTES);
+        let (isk, transcript) = rest.split_at(cpace::SECRET_BYTES);
+        let mut k = Zeroizing::new([0u8; cpace::SECRET_BYTES]);
+        k.copy_from_slice(isk);
         Ok(Session {
-            key: k,
-            client_nonce: client_nonce.try_into().expect("split at 4"),
-            server_nonce: server_nonce.try_into().expect("12 bytes left"),
+            sid: sid.try_into().expect("split at 16"),
+            isk: k,
+            transcript: transcript.to_vec(),
         })
+    }
+
+    /// The session id (`PROVFLD_CLIENT_IV` of both client messages).
+    pub fn sid(&self) -> &[u8; SID_BYTES] {
+        &self.sid
+    }
+
+    /// `ISK`, for test vectors.
+    pub fn isk(&self) -> &[u8; cpace::SECRET_BYTES] {
+        &self.isk
+    }
+
+    /// `K_purpose = HKDF-SHA256(salt = sid, IKM = ISK, info = "DSAPP/v3 " | purpose)`.
+    pub fn key(&self, purpose: Purpose) -> Zeroizing<[u8; KEY_BYTES]> {
+        let mut out = Zeroizing::new([0u8; KEY_BYTES]);
+        Hkdf::<Sha256>::new(Some(&self.sid), self.isk.as_ref())
+            .expand(purpose.info().as_bytes(), out.as_mut())
+            .expect("32 bytes is a valid HKDF length");
+        out
+    }
+
+    /// `PROVFLD_ENCRYPTED_NONCES`: `HMAC(K_confirm server, "server" | transcript)[..16]`.
+    pub fn server_tag(&self) -> [u8; TAG_BYTES] {
+        tag(
+            self.key(Purpose::ConfirmServer).as_ref(),
+            &[b"server", &self.transcript],
+        )
+    }
+
+    /// `PROVFLD_ENCRYPTED_SERVER_NONCE`: `HMAC(K_confirm client, "client" | transcript)[..16]`.
+    pub fn client_tag(&self) -> [u8; TAG_BYTES] {
+        tag(
+            self.key(Purpose::ConfirmClient).as_ref(),
+            &[b"client", &self.transcript],
+        )
+    }
+
+    /// Checks the client's confirmation tag in constant time; false on a wrong length.
+    pub fn verify_client_tag(&self, tag: &[u8]) -> bool {
+        ct_eq(&self.client_tag(), tag)
+    }
+
+    /// Seals one field (encrypt, then MAC). With version 1 each field must be sealed at most
+    /// once per session (its key sees one message under the zero IV).
+    pub fn seal_field(&self, version: Version, field: Field, plaintext: &[u8]) -> SealedField {
+        let iv = match version {
+            Version::V1 => None,
+            Version::V2 => Some(random_iv()),
+        };
+        self.seal_field_with_iv(field, iv, plaintext)
+    }
+
+    /// [`Session::seal_field`] with a chosen IV (`None` for version 1), for test vectors.
+    pub fn seal_field_with_iv(
+        &self,
+        field: Field,
+        iv: Option<[u8; IV_BYTES]>,
+        plaintext: &[u8],
+    ) -> SealedField {
+        let iv_bytes = iv.unwrap_or([0u8; IV_BYTES]);
+        let value =
+            self.field_keys(field)
+                .seal_ctr(&[field.label().as_bytes()], &iv_bytes, plaintext);
+        SealedField { value, iv }
+    }
+
+    /// `K_enc <label>` and `K_mac <label>`.
+    fn field_keys(&self, field: Field) -> super::record::RecordKeys {
+        super::record::RecordKeys::from_keys(
+            self.key(Purpose::Enc(field)),
+            self.key(Purpose::Mac(field)),
+        )
+    }
+
+    /// The IV a field uses: version 2 requires its IV, version 1 refuses one.
+    fn field_iv(
+        version: Version,
+        field: Field,
+        iv: Option<&[u8; IV_BYTES]>,
+    ) -> Result<[u8; IV_BYTES], DsappError> {
+        match (version, iv) {
+            (Version::V1, None) => Ok([0u8; IV_BYTES]),
+            (Version::V1, Some(_)) => Err(DsappError::UnexpectedIv(field.iv_attribute())),
+            (Version::V2, Some(iv)) => Ok(*iv),
+            (Version::V2, None) => Err(DsappError::MissingIv(field.iv_attribute())),
+        }
+    }
+
+    /// Checks a field's IV rule and MAC (constant time) without decrypting it.
+    pub fn verify_field(
+        &self,
+        version: Version,
+        field: Field,
+        value: &[u8],
+        iv: Option<&[u8; IV_BYTES]>,
+    ) -> Result<(), DsappError> {
+        let iv = Self::field_iv(version, field, iv)?;
+        self.field_keys(field)
+            .verify_ctr(&[field.label().as_bytes()], &iv, value)
+            .map_err(|_| DsappError::BadFieldTag(field.attribute()))
+    }
+
+    /// Checks a field (as [`Session::verify_field`]), then decrypts it.
+    pub fn open_field(
+        &self,
+        version: Version,
+        field: Field,
+        value: &[u8],
+        iv: Option<&[u8; IV_BYTES]>,
+    ) -> Result<Zeroizing<Vec<u8>>, DsappError> {
+        let iv = Self::field_iv(version, field, iv)?;
+        self.field_keys(field)
+            .open_ctr(&[field.label().as_bytes()], &iv, value)
+            .map_err(|_| DsappError::BadFieldTag(field.attribute()))
+    }
+
+    /// The 15-digit derivation code: `HMAC(K_derivation, "derivation" | serial)[..8]` as a
+    /// big-endian integer mod 10^15, zero-padded.
+    pub fn derivation_code(&self, serial: &SerialNumber) -> Zeroizing<String> {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.key(Purpose::Derivation).as_ref())
+            .expect("HMAC takes any key length");
+        m.update(b"derivation");
+        m.update(serial.as_str().as_bytes());
+        let h = m.finalize().into_bytes();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&h[..8]);
+        let n = u64::from_be_bytes(first) % 10u64.pow(DERIVATION_CODE_DIGITS as u32);
+        Zeroizing::new(format!("{n:0width$}", width = DERIVATION_CODE_DIGITS))
+    }
+
+    /// Checks a derivation code in constant time.
+    pub fn verify_derivation_code(&self, serial: &SerialNumber, code: &str) -> bool {
+        ct_eq(self.derivation_code(serial).as_bytes(), code.as_bytes())
     }
 }
 
-/// What the server answers to the client hello, and the session it keeps.
-#[derive(Debug)]
-pub struct ServerExchange {
-    /// `PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY`.
-    pub encrypted_server_public_key: [u8; PUBLIC_KEY_BYTES],
-    /// `PROVFLD_ENCRYPTED_NONCES`.
-    pub encrypted_nonces: [u8; NONCES_BYTES],
-    /// `PROVFLD_SERVER_IV`.
-    pub server_iv: [u8; IV_BYTES],
-    pub session: Session,
-}
-
-/// One encrypted activation data field; `iv` is `Some` with version 2 only.
+/// One sealed field: `C | tag` and, with version 2, its IV.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedField {
-    pub ciphertext: Vec<u8>,
+    pub value: Vec<u8>,
     pub iv: Option<[u8; IV_BYTES]>,
 }
 
-/// The client's first message and the secrets it keeps to finish the exchange.
+/// What the server answers to the client's share, and the session it keeps.
+#[derive(Debug)]
+pub struct ServerExchange {
+    /// `PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY`: `Yb` as X | Y.
+    pub server_public_key: [u8; PUBLIC_KEY_BYTES],
+    /// `PROVFLD_SERVER_IV`: `ADb`.
+    pub adb: [u8; SID_BYTES],
+    /// `PROVFLD_ENCRYPTED_NONCES`: the server's confirmation tag.
+    pub server_tag: [u8; TAG_BYTES],
+    pub session: Session,
+}
+
+/// The client's first message and the secret it keeps to finish the exchange.
 pub struct ClientHello {
-    /// `PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE`.
-    pub encrypted_key_nonce: [u8; CLIENT_KEY_NONCE_BYTES],
-    /// `PROVFLD_CLIENT_IV`.
-    pub client_iv: [u8; IV_BYTES],
-    secret: EphemeralSecret,
-    nonce: [u8; CLIENT_NONCE_BYTES],
+    /// `PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE`: `Ya` as X | Y, then `cn`.
+    pub key_nonce: [u8; CLIENT_KEY_NONCE_BYTES],
+    /// `PROVFLD_CLIENT_IV`: `sid`.
+    pub sid: [u8; SID_BYTES],
+    ya: NonZeroScalar,
 }
 
 impl std::fmt::Debug for ClientHello {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientHello")
-            .field(
-                "encrypted_key_nonce",
-                &hex::encode(self.encrypted_key_nonce),
-            )
-            .field("client_iv", &hex::encode(self.client_iv))
+            .field("key_nonce", &hex::encode(self.key_nonce))
+            .field("sid", &hex::encode(self.sid))
             .finish_non_exhaustive()
     }
 }
 
-/// `HKDF-SHA256(salt = registration id, IKM = activation password, info = "DSAPP/v2 chs")`.
-pub fn chs_key(registration_id: &str, activation_password: &str) -> Zeroizing<[u8; KEY_BYTES]> {
-    hkdf16(
-        Some(registration_id.as_bytes()),
+fn generator(
+    activation_password: &str,
+    registration_id: &str,
+    sid: &[u8],
+) -> p256::ProjectivePoint {
+    cpace::calculate_generator(
         activation_password.as_bytes(),
-        CHS_INFO,
+        &channel_identifier(registration_id),
+        sid,
     )
 }
 
-/// The server's step: checks and decrypts the client's key and nonce, draws its own, and
-/// derives the session.
+/// The client's first step: a fresh sid, scalar and nonce.
+pub fn client_hello(registration_id: &str, activation_password: &str) -> ClientHello {
+    let mut sid = [0u8; SID_BYTES];
+    OsRng.fill_bytes(&mut sid);
+    let mut cn = [0u8; CLIENT_NONCE_BYTES];
+    OsRng.fill_bytes(&mut cn);
+    client_hello_with(
+        registration_id,
+        activation_password,
+        sid,
+        cpace::sample_scalar(),
+        cn,
+    )
+}
+
+/// [`client_hello`] with chosen values, for test vectors.
+pub fn client_hello_with(
+    registration_id: &str,
+    activation_password: &str,
+    sid: [u8; SID_BYTES],
+    ya: NonZeroScalar,
+    cn: [u8; CLIENT_NONCE_BYTES],
+) -> ClientHello {
+    let g = generator(activation_password, registration_id, &sid);
+    let ya_point = cpace::scalar_mult(&ya, &g);
+    let mut key_nonce = [0u8; CLIENT_KEY_NONCE_BYTES];
+    key_nonce[..PUBLIC_KEY_BYTES].copy_from_slice(&ya_point[1..]);
+    key_nonce[PUBLIC_KEY_BYTES..].copy_from_slice(&cn);
+    ClientHello { key_nonce, sid, ya }
+}
+
+/// The SEC1 form of a wire point (X | Y).
+fn sec1(wire: &[u8]) -> [u8; cpace::POINT_BYTES] {
+    let mut out = [0u8; cpace::POINT_BYTES];
+    out[0] = 0x04;
+    out[1..].copy_from_slice(wire);
+    out
+}
+
+/// The server's step. A `Ya` that is not a point of the curve (or is the identity) is
+/// [`DsappError::BadClientKey`]; nothing about the password is learnt either way.
 pub fn server_key_exchange(
-    chs: &[u8; KEY_BYTES],
-    encrypted_client_key_nonce: &[u8],
-    client_iv: &[u8; IV_BYTES],
+    registration_id: &str,
+    activation_password: &str,
+    client_key_nonce: &[u8],
+    sid: &[u8; SID_BYTES],
+) -> Result<ServerExchange, DsappError> {
+    let mut adb = [0u8; SID_BYTES];
+    OsRng.fill_bytes(&mut adb);
+    server_key_exchange_with(
+        registration_id,
+        activation_password,
+        client_key_nonce,
+        sid,
+        cpace::sample_scalar(),
+        adb,
+    )
+}
+
+/// [`server_key_exchange`] with chosen values, for test vectors.
+pub fn server_key_exchange_with(
+    registration_id: &str,
+    activation_password: &str,
+    client_key_nonce: &[u8],
+    sid: &[u8; SID_BYTES],
+    yb: NonZeroScalar,
+    adb: [u8; SID_BYTES],
 ) -> Result<ServerExchange, DsappError> {
     check_len(
         "PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE",
         CLIENT_KEY_NONCE_BYTES,
-        encrypted_client_key_nonce,
+        client_key_nonce,
     )?;
-    let mut plain = Zeroizing::new([0u8; CLIENT_KEY_NONCE_BYTES]);
-    plain.copy_from_slice(encrypted_client_key_nonce);
-    ctr_apply(chs, client_iv, plain.as_mut());
-    let client_public = parse_public(&plain[..PUBLIC_KEY_BYTES]).ok_or(DsappError::BadClientKey)?;
-    let client_nonce: [u8; CLIENT_NONCE_BYTES] =
-        plain[PUBLIC_KEY_BYTES..].try_into().expect("4 bytes left");
-
-    let secret = EphemeralSecret::random(&mut OsRng);
-    let mut server_nonce = [0u8; SERVER_NONCE_BYTES];
-    OsRng.fill_bytes(&mut server_nonce);
-    let server_iv = loop {
-        let iv = random_iv();
-        if iv != *client_iv {
-            break iv;
-        }
-    };
-
-    let shared = secret.diffie_hellman(&client_public);
-    let key = session_key(
-        shared.raw_secret_bytes().as_slice(),
-        &client_nonce,
-        &server_nonce,
-    );
-
-    let mut out = [0u8; PUBLIC_KEY_BYTES + NONCES_BYTES];
-    out[..PUBLIC_KEY_BYTES].copy_from_slice(&public_bytes(&secret.public_key()));
-    out[PUBLIC_KEY_BYTES..PUBLIC_KEY_BYTES + SERVER_NONCE_BYTES].copy_from_slice(&server_nonce);
-    out[PUBLIC_KEY_BYTES + SERVER_NONCE_BYTES..].copy_from_slice(&client_nonce);
-    ctr_apply(chs, &server_iv, &mut out);
-
+    let ya_point = sec1(&client_key_nonce[..PUBLIC_KEY_BYTES]);
+    let cn = &client_key_nonce[PUBLIC_KEY_BYTES..];
+    // Check Ya before the costly generator.
+    if p256::PublicKey::from_sec1_bytes(&ya_point).is_err() {
+        return Err(DsappError::BadClientKey);
+    }
+    let g = generator(activation_password, registration_id, sid);
+    let yb_point = cpace::scalar_mult(&yb, &g);
+    let k = cpace::scalar_mult_vfy(&yb, &ya_point).ok_or(DsappError::BadClientKey)?;
+    let transcript = cpace::transcript_ir(&ya_point, cn, &yb_point, &adb);
+    let session = Session::new(*sid, k.as_ref(), transcript);
     Ok(ServerExchange {
-        encrypted_server_public_key: out[..PUBLIC_KEY_BYTES].try_into().expect("64 bytes"),
-        encrypted_nonces: out[PUBLIC_KEY_BYTES..].try_into().expect("16 bytes"),
-        server_iv,
-        session: Session {
-            key,
-            client_nonce,
-            server_nonce,
-        },
+        server_public_key: yb_point[1..].try_into().expect("64 bytes"),
+        adb,
+        server_tag: session.server_tag(),
+        session,
     })
 }
 
-/// The client's first step: an ephemeral key, a nonce and an IV, encrypted under chsKey.
-pub fn client_hello(chs: &[u8; KEY_BYTES]) -> ClientHello {
-    let secret = EphemeralSecret::random(&mut OsRng);
-    let mut nonce = [0u8; CLIENT_NONCE_BYTES];
-    OsRng.fill_bytes(&mut nonce);
-    let client_iv = random_iv();
-    let mut encrypted_key_nonce = [0u8; CLIENT_KEY_NONCE_BYTES];
-    encrypted_key_nonce[..PUBLIC_KEY_BYTES].copy_from_slice(&public_bytes(&secret.public_key()));
-    encrypted_key_nonce[PUBLIC_KEY_BYTES..].copy_from_slice(&nonce);
-    ctr_apply(chs, &client_iv, &mut encrypted_key_nonce);
-    ClientHello {
-        encrypted_key_nonce,
-        client_iv,
-        secret,
-        nonce,
-    }
-}
-
 impl ClientHello {
-    /// The client's second step: decrypts the server's answer, checks the echoed client nonce
-    /// (the server's proof of chsKey) in constant time, and derives the session.
+    /// The client's second step: checks `Yb`, derives the session and checks the server's
+    /// confirmation tag in constant time.
     pub fn finish(
         self,
-        chs: &[u8; KEY_BYTES],
-        encrypted_server_public_key: &[u8],
-        encrypted_nonces: &[u8],
-        server_iv: &[u8; IV_BYTES],
+        server_public_key: &[u8],
+        adb: &[u8],
+        server_tag: &[u8],
     ) -> Result<Session, DsappError> {
         check_len(
             "PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY",
             PUBLIC_KEY_BYTES,
-            encrypted_server_public_key,
+            server_public_key,
         )?;
-        check_len("PROVFLD_ENCRYPTED_NONCES", NONCES_BYTES, encrypted_nonces)?;
-        if *server_iv == self.client_iv {
-            return Err(DsappError::ReusedIv);
-        }
-        let mut plain = Zeroizing::new([0u8; PUBLIC_KEY_BYTES + NONCES_BYTES]);
-        plain[..PUBLIC_KEY_BYTES].copy_from_slice(encrypted_server_public_key);
-        plain[PUBLIC_KEY_BYTES..].copy_from_slice(encrypted_nonces);
-        ctr_apply(chs, server_iv, plain.as_mut());
-        let (public, nonces) = plain.split_at(PUBLIC_KEY_BYTES);
-        let (server_nonce, echoed) = nonces.split_at(SERVER_NONCE_BYTES);
-        if !ct_eq(echoed, &self.nonce) {
+        check_len("PROVFLD_SERVER_IV", SID_BYTES, adb)?;
+        check_len("PROVFLD_ENCRYPTED_NONCES", TAG_BYTES, server_tag)?;
+        let yb_point = sec1(server_public_key);
+        let k = cpace::scalar_mult_vfy(&self.ya, &yb_point).ok_or(DsappError::BadServerKey)?;
+        let ya_point = sec1(&self.key_nonce[..PUBLIC_KEY_BYTES]);
+        let transcript = cpace::transcript_ir(
+            &ya_point,
+            &self.key_nonce[PUBLIC_KEY_BYTES..],
+            &yb_point,
+            adb,
+        );
+        let session = Session::new(self.sid, k.as_ref(), transcript);
+        if !ct_eq(&session.server_tag(), server_tag) {
             return Err(DsappError::ServerProofFailed);
         }
-        let server_public = parse_public(public).ok_or(DsappError::BadServerKey)?;
-        let server_nonce: [u8; SERVER_NONCE_BYTES] = server_nonce.try_into().expect("12 bytes");
-        let shared = self.secret.diffie_hellman(&server_public);
-        Ok(Session {
-            key: session_key(
-                shared.raw_secret_bytes().as_slice(),
-                &self.nonce,
-                &server_nonce,
-            ),
-            client_nonce: self.nonce,
-            server_nonce,
-        })
+        Ok(session)
     }
 }
 
-/// Encrypts one activation data field under the session (see the module documentation for
-/// keys and IVs). With version 1 each field must be sealed at most once per session.
-pub fn seal_field(
-    session: &Session,
-    version: Version,
-    field: Field,
-    plaintext: &[u8],
-) -> SealedField {
-    let key = field_key(&session.key, field);
-    let iv = match version {
-        Version::V1 => None,
-        Version::V2 => Some(random_iv()),
-    };
-    let mut ciphertext = plaintext.to_vec();
-    ctr_apply(&key, &iv.unwrap_or([0u8; IV_BYTES]), &mut ciphertext);
-    SealedField { ciphertext, iv }
+/// The activation code plaintext (an XFAD record).
+pub fn activation_code_plaintext(
+    serial: &SerialNumber,
+    key: &[u8],
+    counter: i32,
+) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(
+        format!(
+            "DSAPP/v3 XFAD;serial={serial};key={};otp=TOTP-HMAC-SHA256;digits={};step={};counter={counter}",
+            hex::encode_upper(key),
+            super::otp::DIGITS,
+            super::otp::STEP_SECS
+        )
+        .into_bytes(),
+    )
 }
 
-/// Decrypts one activation data field; version 2 requires its IV, version 1 refuses one.
-pub fn open_field(
-    session: &Session,
-    version: Version,
-    field: Field,
-    ciphertext: &[u8],
-    iv: Option<&[u8; IV_BYTES]>,
-) -> Result<Zeroizing<Vec<u8>>, DsappError> {
-    let iv = match (version, iv) {
-        (Version::V1, None) => [0u8; IV_BYTES],
-        (Version::V1, Some(_)) => return Err(DsappError::UnexpectedIv(field.iv_attribute())),
-        (Version::V2, Some(iv)) => *iv,
-        (Version::V2, None) => return Err(DsappError::MissingIv(field.iv_attribute())),
-    };
-    let key = field_key(&session.key, field);
-    let mut plain = Zeroizing::new(ciphertext.to_vec());
-    ctr_apply(&key, &iv, &mut plain);
-    Ok(plain)
+/// An XFAD record read back by a client.
+pub struct Xfad {
+    pub serial: SerialNumber,
+    pub key: Zeroizing<Vec<u8>>,
+    pub digits: u32,
+    pub step: u64,
+    pub counter: u32,
 }
 
-/// The client's key confirmation: a fresh IV and `CTR(session key, IV, server nonce | client
-/// nonce)`, sent as `PROVFLD_CLIENT_IV` and `PROVFLD_ENCRYPTED_SERVER_NONCE`.
-pub fn server_nonce_proof(session: &Session) -> ([u8; IV_BYTES], [u8; SERVER_NONCE_PROOF_BYTES]) {
-    let iv = random_iv();
-    let mut out = proof_plaintext(session);
-    ctr_apply(&session.key, &iv, &mut out);
-    (iv, out)
+impl std::fmt::Debug for Xfad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Xfad")
+            .field("serial", &self.serial)
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
+    }
 }
 
-/// Checks the client's key confirmation in constant time; false on a wrong length.
-pub fn verify_server_nonce_proof(
-    session: &Session,
-    client_iv: &[u8; IV_BYTES],
-    encrypted: &[u8],
-) -> bool {
-    let mut expected = proof_plaintext(session);
-    ctr_apply(&session.key, client_iv, &mut expected);
-    ct_eq(&expected, encrypted)
+/// Parses an XFAD record: the first field fixed, `serial`, `key`, `otp`, `digits`, `step` and
+/// `counter` required, unknown fields ignored.
+pub fn parse_activation_code(text: &[u8]) -> Option<Xfad> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut parts = text.split(';');
+    if parts.next()? != "DSAPP/v3 XFAD" {
+        return None;
+    }
+    let (mut serial, mut key, mut otp, mut digits, mut step, mut counter) =
+        (None, None, None, None, None, None);
+    for p in parts {
+        match p.split_once('=')? {
+            ("serial", v) => serial = SerialNumber::parse(v).ok(),
+            ("key", v) if v.len() == 64 => key = hex::decode(v).ok().map(Zeroizing::new),
+            ("otp", v) => otp = (v == "TOTP-HMAC-SHA256").then_some(()),
+            ("digits", v) => digits = v.parse().ok().filter(|d| (6..=8).contains(d)),
+            ("step", v) => step = v.parse().ok().filter(|s| *s > 0),
+            ("counter", v) => counter = v.parse().ok(),
+            _ => {}
+        }
+    }
+    otp?;
+    Some(Xfad {
+        serial: serial?,
+        key: key?,
+        digits: digits?,
+        step: step?,
+        counter: counter?,
+    })
 }
 
-/// The 15-digit derivation code that binds the authenticator to this session.
-pub fn derivation_code(authenticator_key: &[u8], session: &Session) -> Zeroizing<String> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(authenticator_key)
-        .expect("HMAC takes any key length");
-    m.update(DERIVATION_LABEL);
-    m.update(&session.server_nonce);
-    m.update(&session.client_nonce);
+/// The first 16 bytes of HMAC-SHA256 over the concatenated parts.
+fn tag(key: &[u8], parts: &[&[u8]]) -> [u8; TAG_BYTES] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        m.update(p);
+    }
     let h = m.finalize().into_bytes();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&h[..8]);
-    let n = u64::from_be_bytes(first) % 10u64.pow(DERIVATION_CODE_DIGITS as u32);
-    Zeroizing::new(format!("{n:0width$}", width = DERIVATION_CODE_DIGITS))
-}
-
-/// Checks a derivation code in constant time.
-pub fn verify_derivation_code(authenticator_key: &[u8], session: &Session, code: &str) -> bool {
-    let expected = derivation_code(authenticator_key, session);
-    ct_eq(expected.as_bytes(), code.as_bytes())
-}
-
-fn proof_plaintext(session: &Session) -> [u8; SERVER_NONCE_PROOF_BYTES] {
-    let mut out = [0u8; SERVER_NONCE_PROOF_BYTES];
-    out[..SERVER_NONCE_BYTES].copy_from_slice(&session.server_nonce);
-    out[SERVER_NONCE_BYTES..].copy_from_slice(&session.client_nonce);
-    out
-}
-
-fn session_key(
-    shared_x: &[u8],
-    client_nonce: &[u8; CLIENT_NONCE_BYTES],
-    server_nonce: &[u8; SERVER_NONCE_BYTES],
-) -> Zeroizing<[u8; KEY_BYTES]> {
-    let mut salt = [0u8; CLIENT_NONCE_BYTES + SERVER_NONCE_BYTES];
-    salt[..CLIENT_NONCE_BYTES].copy_from_slice(client_nonce);
-    salt[CLIENT_NONCE_BYTES..].copy_from_slice(server_nonce);
-    hkdf16(Some(&salt), shared_x, SESSION_INFO)
-}
-
-fn field_key(session_key: &[u8; KEY_BYTES], field: Field) -> Zeroizing<[u8; KEY_BYTES]> {
-    let mut info = Vec::with_capacity(FIELD_INFO.len() + 32);
-    info.extend_from_slice(FIELD_INFO);
-    info.extend_from_slice(field.label().as_bytes());
-    hkdf16(None, session_key, &info)
-}
-
-fn hkdf16(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; KEY_BYTES]> {
-    let mut out = Zeroizing::new([0u8; KEY_BYTES]);
-    Hkdf::<Sha256>::new(salt, ikm)
-        .expand(info, out.as_mut())
-        .expect("16 bytes is a valid HKDF length");
-    out
-}
-
-/// AES-128-CTR in place; the IV is the whole initial counter block.
-fn ctr_apply(key: &[u8; KEY_BYTES], iv: &[u8; IV_BYTES], buf: &mut [u8]) {
-    Ctr::new(key.into(), iv.into()).apply_keystream(buf);
+    h[..TAG_BYTES].try_into().expect("32 >= 16")
 }
 
 fn random_iv() -> [u8; IV_BYTES] {
@@ -508,276 +632,179 @@ fn check_len(what: &'static str, expected: usize, got: &[u8]) -> Result<(), Dsap
     }
 }
 
-/// The 64 wire bytes of a public key.
-fn public_bytes(key: &PublicKey) -> [u8; PUBLIC_KEY_BYTES] {
-    let point = key.to_encoded_point(false);
-    point.as_bytes()[1..]
-        .try_into()
-        .expect("an uncompressed P-256 point is 65 bytes")
-}
-
-/// A public key from its 64 wire bytes, if they are a point on the curve.
-fn parse_public(bytes: &[u8]) -> Option<PublicKey> {
-    let mut sec1 = [0u8; 1 + PUBLIC_KEY_BYTES];
-    sec1[0] = 0x04;
-    sec1[1..].copy_from_slice(bytes);
-    PublicKey::from_sec1_bytes(&sec1).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // Cross-checked with an independent Python implementation (hmac/hashlib HKDF by hand,
-    // `cryptography` AES-CTR); see the commit that introduced this module.
-    const CHS_E3WFISG9_TB048AX1: &str = "a3fa8df74a3eaa3e61a754363705271f";
-    const CTR_IV_00_0F: &str = "d9e0025730eb4bc6031906090b9c3013c63ca88db44163b3b14e862988b6f72d\
-        1f71d85b7cf60ddb76885f2a0f2fd767c57146a100c0ae500c087060b57e3cec\
-        97e7c45b1533503b93dcaae3f636c66f";
-    const CTR_IV_FF: &str = "7e07c7b221e502758b0bba09ca74074c3d25d0ee2068db53b3fcad0bb7834337\
-        9ac2f59c5b98c35a81d1947a73d417cd";
-    const SESSION_KEY: &str = "7d82ce0c45149a566ce46e82237d3105";
-    const FIELD_KEYS: [(Field, &str); 3] = [
-        (Field::ActivationCode, "3a65a5be6c52904e027d03f4530f4ceb"),
-        (
-            Field::EventReactivationCounter,
-            "cd5a415fc20cc5b57a13d4930767d09a",
-        ),
-        (Field::ActivationMessage, "bc3b73c5ceb120e8a98ee7cb1afe9ba6"),
-    ];
-    const DERIVATION_CODE: &str = "676916026829447";
+    const ID: &str = "e3wfISG9";
+    const PW: &str = "TB048AX2K";
 
-    fn fixed_session() -> Session {
-        let client_nonce = [1, 2, 3, 4];
-        let server_nonce: [u8; 12] = std::array::from_fn(|i| 0xa0 + i as u8);
-        let shared: [u8; 32] = std::array::from_fn(|i| 0x20 + i as u8);
-        Session {
-            key: session_key(&shared, &client_nonce, &server_nonce),
-            client_nonce,
-            server_nonce,
-        }
-    }
-
-    fn exchange(chs: &[u8; 16]) -> (Session, Session) {
-        let hello = client_hello(chs);
-        let server =
-            server_key_exchange(chs, &hello.encrypted_key_nonce, &hello.client_iv).unwrap();
+    fn exchange() -> (Session, Session) {
+        let hello = client_hello(ID, PW);
+        let server = server_key_exchange(ID, PW, &hello.key_nonce, &hello.sid).unwrap();
         let client = hello
-            .finish(
-                chs,
-                &server.encrypted_server_public_key,
-                &server.encrypted_nonces,
-                &server.server_iv,
-            )
+            .finish(&server.server_public_key, &server.adb, &server.server_tag)
             .unwrap();
         (client, server.session)
     }
 
-    #[test]
-    fn chs_key_known_answer() {
-        assert_eq!(
-            hex::encode(chs_key("e3wfISG9", "Tb048aX1").as_ref()),
-            CHS_E3WFISG9_TB048AX1
-        );
+    fn serial() -> SerialNumber {
+        SerialNumber::parse("VDS0000001").unwrap()
     }
 
     #[test]
-    fn ctr_matches_nist_sp800_38a_f51() {
-        let key: [u8; 16] = hex::decode("2b7e151628aed2a6abf7158809cf4f3c")
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let iv: [u8; 16] = hex::decode("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff")
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let mut buf = hex::decode(
-            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51\
-             30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
-        )
-        .unwrap();
-        ctr_apply(&key, &iv, &mut buf);
-        assert_eq!(
-            hex::encode(buf),
-            "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff\
-             5ae4df3edbd5d35e5b4f09020db03eab1e031dda2fbe03d1792170a0f3009cee"
-        );
-    }
-
-    #[test]
-    fn ctr_matches_python_cryptography() {
-        let chs = chs_key("e3wfISG9", "Tb048aX1");
-        let pt: Vec<u8> = (0u8..80).collect();
-        let iv: [u8; 16] = std::array::from_fn(|i| i as u8);
-        let mut buf = pt.clone();
-        ctr_apply(&chs, &iv, &mut buf);
-        assert_eq!(hex::encode(&buf), CTR_IV_00_0F);
-        // The whole 128-bit block is the counter: all-ones wraps to zero.
-        let mut buf = pt[..48].to_vec();
-        ctr_apply(&chs, &[0xff; 16], &mut buf);
-        assert_eq!(hex::encode(&buf), CTR_IV_FF);
-    }
-
-    #[test]
-    fn session_field_and_derivation_known_answers() {
-        let s = fixed_session();
-        assert_eq!(hex::encode(s.key.as_ref()), SESSION_KEY);
-        for (field, want) in FIELD_KEYS {
-            assert_eq!(hex::encode(field_key(&s.key, field).as_ref()), want);
-        }
-        let auth_key: Vec<u8> = (0u8..32).collect();
-        assert_eq!(derivation_code(&auth_key, &s).as_str(), DERIVATION_CODE);
-    }
-
-    #[test]
-    fn round_trip_both_versions() {
-        let chs = chs_key("e3wfISG9", "Tb048aX1");
+    fn round_trip_both_versions_with_tags_and_derivation() {
         for version in [Version::V1, Version::V2] {
-            let (client, server) = exchange(&chs);
-            assert_eq!(client.key.as_ref(), server.key.as_ref());
-            assert_eq!(client.client_nonce, server.client_nonce);
-            assert_eq!(client.server_nonce, server.server_nonce);
-
+            let (client, server) = exchange();
+            assert_eq!(client.to_bytes().as_slice(), server.to_bytes().as_slice());
             for (field, plain) in [
-                (Field::ActivationCode, &b"XFAD activation code"[..]),
-                (Field::EventReactivationCounter, &b"\x00\x00\x00\x07"[..]),
+                (Field::ActivationCode, &b"DSAPP/v3 XFAD;serial=x"[..]),
+                (Field::EventReactivationCounter, &b"7"[..]),
                 (Field::ActivationMessage, &b"message"[..]),
             ] {
-                let sealed = seal_field(&server, version, field, plain);
-                assert_eq!(sealed.ciphertext.len(), plain.len());
-                assert_ne!(sealed.ciphertext, plain);
-                let opened = open_field(
-                    &client,
-                    version,
-                    field,
-                    &sealed.ciphertext,
-                    sealed.iv.as_ref(),
-                )
-                .unwrap();
+                let sealed = server.seal_field(version, field, plain);
+                assert_eq!(sealed.value.len(), plain.len() + TAG_BYTES);
+                assert_eq!(sealed.iv.is_some(), version == Version::V2);
+                let opened = client
+                    .open_field(version, field, &sealed.value, sealed.iv.as_ref())
+                    .unwrap();
                 assert_eq!(opened.as_slice(), plain);
+                // Every bit of C, tag and IV is covered.
+                for i in 0..sealed.value.len() {
+                    let mut bad = sealed.value.clone();
+                    bad[i] ^= 1;
+                    assert_eq!(
+                        client
+                            .open_field(version, field, &bad, sealed.iv.as_ref())
+                            .unwrap_err(),
+                        DsappError::BadFieldTag(field.attribute())
+                    );
+                }
+                if let Some(mut iv) = sealed.iv {
+                    iv[3] ^= 0x80;
+                    assert!(client
+                        .open_field(version, field, &sealed.value, Some(&iv))
+                        .is_err());
+                }
             }
-
-            let (iv, proof) = server_nonce_proof(&client);
-            assert!(verify_server_nonce_proof(&server, &iv, &proof));
-            let mut wrong = proof;
+            assert!(server.verify_client_tag(&client.client_tag()));
+            let mut wrong = client.client_tag();
             wrong[0] ^= 1;
-            assert!(!verify_server_nonce_proof(&server, &iv, &wrong));
-            let mut other_iv = iv;
-            other_iv[15] ^= 1;
-            assert!(!verify_server_nonce_proof(&server, &other_iv, &proof));
-            assert!(!verify_server_nonce_proof(&server, &iv, &proof[..15]));
-
-            let auth_key = crate::crypto::random_bytes(32);
-            let code = derivation_code(&auth_key, &client);
+            assert!(!server.verify_client_tag(&wrong));
+            assert!(!server.verify_client_tag(&client.client_tag()[..15]));
+            assert_ne!(client.client_tag(), client.server_tag());
+            let code = client.derivation_code(&serial());
             assert_eq!(code.len(), 15);
-            assert!(code.bytes().all(|b| b.is_ascii_digit()));
-            assert!(verify_derivation_code(&auth_key, &server, &code));
-            let mut bad = code.as_bytes().to_vec();
-            bad[14] = if bad[14] == b'0' { b'1' } else { b'0' };
-            assert!(!verify_derivation_code(
-                &auth_key,
-                &server,
-                std::str::from_utf8(&bad).unwrap()
-            ));
-            assert!(!verify_derivation_code(&auth_key, &server, &code[..14]));
-            assert!(!verify_derivation_code(b"other key", &server, &code));
+            assert!(server.verify_derivation_code(&serial(), &code));
+            assert!(
+                !server.verify_derivation_code(&SerialNumber::parse("VDS0000002").unwrap(), &code)
+            );
         }
     }
 
     #[test]
-    fn wrong_activation_password_is_a_bad_client_key() {
-        let client_chs = chs_key("e3wfISG9", "Tb048aX1");
-        let server_chs = chs_key("e3wfISG9", "Tb048aX2");
-        for _ in 0..20 {
-            let hello = client_hello(&client_chs);
-            let e = server_key_exchange(&server_chs, &hello.encrypted_key_nonce, &hello.client_iv)
-                .unwrap_err();
-            assert_eq!(e, DsappError::BadClientKey);
-            assert!(e
-                .to_string()
-                .contains("PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE"));
-        }
+    fn a_field_under_another_label_does_not_open() {
+        let (client, server) = exchange();
+        let sealed = server.seal_field(Version::V2, Field::ActivationMessage, b"m");
+        assert_eq!(
+            client
+                .open_field(
+                    Version::V2,
+                    Field::ActivationCode,
+                    &sealed.value,
+                    sealed.iv.as_ref()
+                )
+                .unwrap_err(),
+            DsappError::BadFieldTag("PROVFLD_ACTIVATION_CODE")
+        );
+        assert_eq!(
+            client
+                .open_field(Version::V2, Field::ActivationMessage, &sealed.value, None)
+                .unwrap_err(),
+            DsappError::MissingIv("PROVFLD_ACTIVATION_MESSAGE_IV")
+        );
+        let v1 = server.seal_field(Version::V1, Field::ActivationCode, b"m");
+        assert_eq!(
+            client
+                .open_field(
+                    Version::V1,
+                    Field::ActivationCode,
+                    &v1.value,
+                    Some(&[0; 16])
+                )
+                .unwrap_err(),
+            DsappError::UnexpectedIv("PROVFLD_ACTIVATION_CODE_IV")
+        );
+    }
+
+    #[test]
+    fn wrong_password_gives_other_sessions_and_the_client_sees_it() {
+        let hello = client_hello(ID, PW);
+        let server = server_key_exchange(ID, "TB048AX3H", &hello.key_nonce, &hello.sid).unwrap();
+        assert_eq!(
+            hello
+                .finish(&server.server_public_key, &server.adb, &server.server_tag)
+                .unwrap_err(),
+            DsappError::ServerProofFailed
+        );
+        // Another registration id is another channel: same failure.
+        let hello = client_hello(ID, PW);
+        let server = server_key_exchange("e3wfISG8", PW, &hello.key_nonce, &hello.sid).unwrap();
+        assert_eq!(
+            hello
+                .finish(&server.server_public_key, &server.adb, &server.server_tag)
+                .unwrap_err(),
+            DsappError::ServerProofFailed
+        );
     }
 
     #[test]
     fn tampered_server_answer_fails_the_client() {
-        let chs = chs_key("e3wfISG9", "Tb048aX1");
-        for i in SERVER_NONCE_BYTES..NONCES_BYTES {
-            let hello = client_hello(&chs);
-            let mut server =
-                server_key_exchange(&chs, &hello.encrypted_key_nonce, &hello.client_iv).unwrap();
-            server.encrypted_nonces[i] ^= 0x01;
-            let e = hello
-                .finish(
-                    &chs,
-                    &server.encrypted_server_public_key,
-                    &server.encrypted_nonces,
-                    &server.server_iv,
-                )
-                .unwrap_err();
-            assert_eq!(e, DsappError::ServerProofFailed);
+        for what in 0..3 {
+            let hello = client_hello(ID, PW);
+            let mut server = server_key_exchange(ID, PW, &hello.key_nonce, &hello.sid).unwrap();
+            match what {
+                0 => server.adb[5] ^= 1,
+                1 => server.server_tag[15] ^= 1,
+                _ => {
+                    // Another valid point: a fresh exchange's Yb.
+                    let other = server_key_exchange(ID, PW, &hello.key_nonce, &hello.sid).unwrap();
+                    server.server_public_key = other.server_public_key;
+                }
+            }
+            assert_eq!(
+                hello
+                    .finish(&server.server_public_key, &server.adb, &server.server_tag)
+                    .unwrap_err(),
+                DsappError::ServerProofFailed
+            );
         }
-        // A server without chsKey fails its proof.
-        let hello = client_hello(&chs);
-        let server =
-            server_key_exchange(&chs, &hello.encrypted_key_nonce, &hello.client_iv).unwrap();
-        let other = chs_key("e3wfISG9", "wrong");
+        let hello = client_hello(ID, PW);
+        let mut server = server_key_exchange(ID, PW, &hello.key_nonce, &hello.sid).unwrap();
+        server.server_public_key[40] ^= 1;
         assert_eq!(
             hello
-                .finish(
-                    &other,
-                    &server.encrypted_server_public_key,
-                    &server.encrypted_nonces,
-                    &server.server_iv,
-                )
-                .unwrap_err(),
-            DsappError::ServerProofFailed
-        );
-        // A tampered server key with an intact nonce echo is not a point.
-        let hello = client_hello(&chs);
-        let mut server =
-            server_key_exchange(&chs, &hello.encrypted_key_nonce, &hello.client_iv).unwrap();
-        server.encrypted_server_public_key[40] ^= 0x01;
-        assert_eq!(
-            hello
-                .finish(
-                    &chs,
-                    &server.encrypted_server_public_key,
-                    &server.encrypted_nonces,
-                    &server.server_iv,
-                )
+                .finish(&server.server_public_key, &server.adb, &server.server_tag)
                 .unwrap_err(),
             DsappError::BadServerKey
         );
     }
 
     #[test]
-    fn server_iv_differs_and_reuse_is_refused() {
-        let chs = chs_key("e3wfISG9", "Tb048aX1");
-        let hello = client_hello(&chs);
-        let server =
-            server_key_exchange(&chs, &hello.encrypted_key_nonce, &hello.client_iv).unwrap();
-        assert_ne!(server.server_iv, hello.client_iv);
-        let iv = hello.client_iv;
+    fn invalid_client_points_and_lengths_are_refused() {
+        let hello = client_hello(ID, PW);
+        let mut off = hello.key_nonce;
+        off[63] ^= 1;
         assert_eq!(
-            hello
-                .finish(
-                    &chs,
-                    &server.encrypted_server_public_key,
-                    &server.encrypted_nonces,
-                    &iv,
-                )
-                .unwrap_err(),
-            DsappError::ReusedIv
+            server_key_exchange(ID, PW, &off, &hello.sid).unwrap_err(),
+            DsappError::BadClientKey
         );
-    }
-
-    #[test]
-    fn wrong_lengths_are_rejected() {
-        let chs = chs_key("e3wfISG9", "Tb048aX1");
-        let hello = client_hello(&chs);
+        assert_eq!(
+            server_key_exchange(ID, PW, &[0u8; 68], &hello.sid).unwrap_err(),
+            DsappError::BadClientKey
+        );
         for len in [0, 67, 69, 136] {
-            let e = server_key_exchange(&chs, &vec![0u8; len], &hello.client_iv).unwrap_err();
+            let e = server_key_exchange(ID, PW, &vec![0u8; len], &hello.sid).unwrap_err();
             assert_eq!(
                 e,
                 DsappError::BadLength {
@@ -788,117 +815,82 @@ mod tests {
             );
             assert!(e.to_string().contains("136 hex"), "{e}");
         }
-        let server =
-            server_key_exchange(&chs, &hello.encrypted_key_nonce, &hello.client_iv).unwrap();
-        let e = client_hello(&chs)
-            .finish(
-                &chs,
-                &[0u8; 63],
-                &server.encrypted_nonces,
-                &server.server_iv,
-            )
-            .unwrap_err();
-        assert!(
-            matches!(e, DsappError::BadLength { what, .. } if what == "PROVFLD_ENCRYPTED_SERVER_PUBLIC_KEY")
-        );
-        let e = client_hello(&chs)
-            .finish(
-                &chs,
-                &server.encrypted_server_public_key,
-                &[0u8; 17],
-                &server.server_iv,
-            )
-            .unwrap_err();
-        assert!(
-            matches!(e, DsappError::BadLength { what, .. } if what == "PROVFLD_ENCRYPTED_NONCES")
-        );
         assert_eq!(
             Session::from_bytes(&[0u8; 31]).unwrap_err(),
             DsappError::BadSession
         );
-        assert_eq!(
-            Session::from_bytes(&[0u8; 33]).unwrap_err(),
-            DsappError::BadSession
-        );
     }
 
     #[test]
-    fn v1_sends_no_iv_and_v2_ivs_differ_per_field() {
-        let s = fixed_session();
-        let a = seal_field(&s, Version::V1, Field::ActivationCode, b"same plaintext");
-        let b = seal_field(&s, Version::V1, Field::ActivationMessage, b"same plaintext");
-        assert_eq!(a.iv, None);
-        assert_eq!(b.iv, None);
-        // One key per field: the same plaintext under the zero IV still differs.
-        assert_ne!(a.ciphertext, b.ciphertext);
-        let e = open_field(
-            &s,
-            Version::V1,
-            Field::ActivationCode,
-            &a.ciphertext,
-            Some(&[0; 16]),
-        )
-        .unwrap_err();
-        assert_eq!(e, DsappError::UnexpectedIv("PROVFLD_ACTIVATION_CODE_IV"));
-
-        let fields = [
-            Field::ActivationCode,
-            Field::EventReactivationCounter,
-            Field::ActivationMessage,
+    fn keys_are_one_per_purpose() {
+        let (s, _) = exchange();
+        let purposes = [
+            Purpose::ConfirmServer,
+            Purpose::ConfirmClient,
+            Purpose::Derivation,
+            Purpose::Enc(Field::ActivationCode),
+            Purpose::Mac(Field::ActivationCode),
+            Purpose::Enc(Field::EventReactivationCounter),
+            Purpose::Mac(Field::EventReactivationCounter),
+            Purpose::Enc(Field::ActivationMessage),
+            Purpose::Mac(Field::ActivationMessage),
         ];
-        let ivs: Vec<[u8; 16]> = fields
-            .iter()
-            .map(|&f| seal_field(&s, Version::V2, f, b"x").iv.unwrap())
-            .collect();
-        assert_ne!(ivs[0], ivs[1]);
-        assert_ne!(ivs[1], ivs[2]);
-        assert_ne!(ivs[0], ivs[2]);
-        let sealed = seal_field(&s, Version::V2, Field::ActivationMessage, b"m");
-        let e = open_field(
-            &s,
-            Version::V2,
-            Field::ActivationMessage,
-            &sealed.ciphertext,
-            None,
-        )
-        .unwrap_err();
-        assert_eq!(e, DsappError::MissingIv("PROVFLD_ACTIVATION_MESSAGE_IV"));
-        // Opening under another field's key does not give the plaintext.
-        let wrong = open_field(
-            &s,
-            Version::V2,
-            Field::ActivationCode,
-            &sealed.ciphertext,
-            sealed.iv.as_ref(),
-        )
-        .unwrap();
-        assert_ne!(wrong.as_slice(), b"m");
+        let keys: std::collections::HashSet<[u8; 32]> =
+            purposes.iter().map(|p| *s.key(*p)).collect();
+        assert_eq!(keys.len(), purposes.len());
+        assert_eq!(
+            Purpose::Enc(Field::ActivationCode).info(),
+            "DSAPP/v3 enc activation code"
+        );
+        assert_eq!(
+            Purpose::Mac(Field::EventReactivationCounter).info(),
+            "DSAPP/v3 mac event reactivation counter"
+        );
+        assert_eq!(Purpose::ConfirmServer.info(), "DSAPP/v3 confirm server");
     }
 
     #[test]
     fn session_bytes_round_trip_and_debug_is_redacted() {
-        let s = fixed_session();
+        let (s, _) = exchange();
         let bytes = s.to_bytes();
         assert_eq!(bytes.len(), SESSION_BYTES);
         let back = Session::from_bytes(&bytes).unwrap();
-        assert_eq!(back.key.as_ref(), s.key.as_ref());
-        assert_eq!(back.client_nonce, s.client_nonce);
-        assert_eq!(back.server_nonce, s.server_nonce);
+        assert_eq!(back.to_bytes().as_slice(), bytes.as_slice());
         assert_eq!(format!("{s:?}"), "Session(..)");
-        let hello = client_hello(&chs_key("a", "b"));
-        assert!(!format!("{hello:?}").contains("secret"));
+    }
+
+    #[test]
+    fn xfad_round_trip_and_required_fields() {
+        let key = [0xabu8; 32];
+        let text = activation_code_plaintext(&serial(), &key, 4);
+        let x = parse_activation_code(&text).unwrap();
+        assert_eq!(x.serial, serial());
+        assert_eq!(x.key.as_slice(), &key);
+        assert_eq!((x.digits, x.step, x.counter), (6, 30, 4));
+        let s = String::from_utf8(text.to_vec()).unwrap();
+        assert!(parse_activation_code(format!("{s};future=1").as_bytes()).is_some());
+        for field in ["serial", "key", "otp", "digits", "step", "counter"] {
+            let without: Vec<&str> = s
+                .split(';')
+                .filter(|p| !p.starts_with(&format!("{field}=")))
+                .collect();
+            assert!(
+                parse_activation_code(without.join(";").as_bytes()).is_none(),
+                "{field}"
+            );
+        }
+        assert!(parse_activation_code(s.replace("v3", "v1").as_bytes()).is_none());
     }
 
     #[test]
     fn versions() {
         assert_eq!(Version::from_number(1).unwrap(), Version::V1);
         assert_eq!(Version::from_number(2).unwrap(), Version::V2);
-        assert_eq!(Version::V1.number(), 1);
-        assert_eq!(Version::V2.number(), 2);
         for n in [0, 3, 42] {
-            let e = Version::from_number(n).unwrap_err();
-            assert_eq!(e, DsappError::UnsupportedVersion(n));
-            assert!(e.to_string().contains(&n.to_string()));
+            assert_eq!(
+                Version::from_number(n).unwrap_err(),
+                DsappError::UnsupportedVersion(n)
+            );
         }
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! * **Sizes.** License key 32 bytes, challenge 8 bytes (16 hex), device id a `u32`, device
 //!   code tag 40 bits, AM2 nonce 16 bytes, instance key 32 bytes.
-//! * **Activation Message 1** (server → device, only ever sent inside DSAPP-SRP or DSAPP
-//!   record protection, which the caller applies) is the ASCII text
+//! * **Activation Message 1** (server → device, protected by the user's password with the
+//!   record protection of REGISTER's activation code, which the caller applies) is the ASCII text
 //!   `DSAPP-MDL/v1 am1;serial=<serial>;license=<64 HEX>;challenge=<16 HEX>`. Decoding is
 //!   strict: exactly this layout, uppercase hex only (the canonical form [`ActivationMessage1::encode`]
 //!   writes), nothing before or after.
@@ -45,8 +45,6 @@
 
 use std::fmt;
 
-use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use thiserror::Error;
@@ -56,8 +54,6 @@ use crate::crypto::{ct_eq, random_bytes};
 use crate::protocol::otp;
 use crate::types::SerialNumber;
 
-type Enc = cbc::Encryptor<aes::Aes256>;
-type Dec = cbc::Decryptor<aes::Aes256>;
 type HmacSha256 = Hmac<Sha256>;
 
 /// License key length in bytes.
@@ -516,36 +512,22 @@ impl ActivationMessage2 {
     }
 }
 
-/// The AM2 transport keys of one license key, challenge and device id.
-struct Am2Keys {
-    enc: Zeroizing<[u8; 32]>,
-    mac: Zeroizing<[u8; 32]>,
-}
-
-impl Am2Keys {
-    fn derive(license_key: &[u8], challenge: &[u8; CHALLENGE_BYTES], device_id: u32) -> Self {
-        let mut salt = [0u8; CHALLENGE_BYTES + 4];
-        salt[..CHALLENGE_BYTES].copy_from_slice(challenge);
-        salt[CHALLENGE_BYTES..].copy_from_slice(&device_id.to_be_bytes());
-        let hk = Hkdf::<Sha256>::new(Some(&salt), license_key);
-        let mut enc = Zeroizing::new([0u8; 32]);
-        let mut mac = Zeroizing::new([0u8; 32]);
-        hk.expand(b"DSAPP-MDL/v1 am2 enc", enc.as_mut())
-            .expect("32 bytes is a valid HKDF length");
-        hk.expand(b"DSAPP-MDL/v1 am2 mac", mac.as_mut())
-            .expect("32 bytes is a valid HKDF length");
-        Am2Keys { enc, mac }
-    }
-
-    /// `HMAC-SHA256(mac, "DSAPP-MDL/v1 am2" | serial | IV | C)`, not yet finalized.
-    fn mac_over(&self, serial: &SerialNumber, iv: &[u8], ciphertext: &[u8]) -> HmacSha256 {
-        let mut m = HmacSha256::new_from_slice(self.mac.as_ref()).expect("HMAC takes any key");
-        m.update(AM2_LABEL);
-        m.update(serial.as_str().as_bytes());
-        m.update(iv);
-        m.update(ciphertext);
-        m
-    }
+/// The AM2 transport keys of one license key, challenge and device id:
+/// `HKDF(salt = challenge | BE32(id), IKM = license key, "DSAPP-MDL/v1 am2 enc" / "... mac")`.
+fn am2_keys(
+    license_key: &[u8],
+    challenge: &[u8; CHALLENGE_BYTES],
+    device_id: u32,
+) -> crate::protocol::record::RecordKeys {
+    let mut salt = [0u8; CHALLENGE_BYTES + 4];
+    salt[..CHALLENGE_BYTES].copy_from_slice(challenge);
+    salt[CHALLENGE_BYTES..].copy_from_slice(&device_id.to_be_bytes());
+    crate::protocol::record::RecordKeys::derive(
+        &salt,
+        license_key,
+        b"DSAPP-MDL/v1 am2 enc",
+        b"DSAPP-MDL/v1 am2 mac",
+    )
 }
 
 /// Encrypts and tags Activation Message 2 under a fresh random IV: `IV | C | TAG`.
@@ -574,18 +556,13 @@ fn seal_am2_with_iv(
     am2: &ActivationMessage2,
     iv: [u8; IV_BYTES],
 ) -> Vec<u8> {
-    let keys = Am2Keys::derive(license_key, challenge, device_id);
+    let keys = am2_keys(license_key, challenge, device_id);
     let plaintext = am2.encode();
-    let ciphertext =
-        Enc::new(keys.enc.as_ref().into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(&plaintext);
-    let tag = keys
-        .mac_over(serial, &iv, &ciphertext)
-        .finalize()
-        .into_bytes();
-    let mut out = Vec::with_capacity(IV_BYTES + ciphertext.len() + MAC_BYTES);
-    out.extend_from_slice(&iv);
-    out.extend_from_slice(&ciphertext);
-    out.extend_from_slice(&tag);
+    let sealed = keys.seal_cbc(&[AM2_LABEL, serial.as_str().as_bytes()], iv, &plaintext);
+    let mut out = Vec::with_capacity(IV_BYTES + sealed.ciphertext.len() + MAC_BYTES);
+    out.extend_from_slice(&sealed.iv);
+    out.extend_from_slice(&sealed.ciphertext);
+    out.extend_from_slice(&sealed.mac);
     out
 }
 
@@ -606,15 +583,17 @@ pub fn open_am2(
     }
     let (iv, rest) = bytes.split_at(IV_BYTES);
     let (ciphertext, tag) = rest.split_at(body_len);
-    let keys = Am2Keys::derive(license_key, challenge, device_id);
-    keys.mac_over(serial, iv, ciphertext)
-        .verify_slice(tag)
-        .map_err(|_| MdlError::Am2Mac)?;
-    let iv: [u8; IV_BYTES] = iv.try_into().expect("16 bytes");
-    let plaintext = Dec::new(keys.enc.as_ref().into(), &iv.into())
-        .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
-        .map(Zeroizing::new)
-        .map_err(|_| MdlError::Am2Padding)?;
+    let sealed = crate::protocol::record::Sealed {
+        iv: iv.try_into().expect("16 bytes"),
+        ciphertext: ciphertext.to_vec(),
+        mac: tag.try_into().expect("32 bytes"),
+    };
+    let plaintext = am2_keys(license_key, challenge, device_id)
+        .open_cbc(&[AM2_LABEL, serial.as_str().as_bytes()], &sealed)
+        .map_err(|e| match e {
+            crate::protocol::record::RecordError::BadMac => MdlError::Am2Mac,
+            crate::protocol::record::RecordError::BadPadding => MdlError::Am2Padding,
+        })?;
     ActivationMessage2::decode(&plaintext)
 }
 

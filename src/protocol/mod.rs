@@ -2,11 +2,13 @@
 //! records; never sees XML, never writes SQL. Calls block (Argon2, database): async callers run
 //! them on a blocking thread.
 
+pub mod cpace;
 pub mod dsapp;
 pub mod dsapp_commands;
 pub mod mdl;
 pub mod mdl_commands;
 pub mod otp;
+pub mod record;
 pub mod srp;
 pub mod standard;
 
@@ -190,6 +192,8 @@ pub enum ProvisionError {
     },
     #[error("the one-time password does not verify")]
     OtpRejected,
+    #[error("registration {id} is revoked: it allows {max} key exchanges without a successful activation")]
+    TooManyExchanges { id: RegistrationId, max: i32 },
     #[error("authenticator {0} is already active")]
     AlreadyActive(SerialNumber),
     #[error(

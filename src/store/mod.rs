@@ -5,6 +5,7 @@
 mod audit;
 mod authenticators;
 mod devices;
+mod dsapp_exchanges;
 mod outbox;
 mod registrations;
 pub mod schema;
@@ -33,6 +34,7 @@ pub use authenticators::{
 };
 pub use authenticators::{Blocked, ReactivationRule, StandardRegistration};
 pub use devices::{Added, DeviceInstance, MdlLicense, NewInstance, PendingInstance};
+pub use dsapp_exchanges::ExchangeRecorded;
 // For the commands that queue mail inside their own transaction.
 #[allow(unused_imports)]
 pub(crate) use outbox::enqueue_mail;

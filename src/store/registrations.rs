@@ -10,7 +10,7 @@ use crate::types::{RegistrationId, SerialNumber};
 #[serde(rename_all = "kebab-case")]
 pub enum RegistrationKind {
     DsappSrp,
-    /// DSAPP with ECDH, protocol version 1 or 2.
+    /// DSAPP (revision 3, CPace), protocol version 1 or 2.
     DsappV1,
     DsappV2,
     /// Multi-device licensing: Activation Message 1 issued, a device to add.
@@ -114,7 +114,7 @@ pub struct NewRegistration {
     pub serial_no: Option<SerialNumber>,
     pub srp_salt: Vec<u8>,
     pub srp_verifier: Vec<u8>,
-    /// A protocol secret to keep sealed (DSAPP's chsKey, MDL's challenge).
+    /// A protocol secret to keep sealed (DSAPP's activation password, MDL's challenge).
     pub secret: Option<zeroize::Zeroizing<Vec<u8>>>,
     /// Creation time (the protocol's clock) and lifetime, in seconds.
     pub created_at: i64,
@@ -346,31 +346,6 @@ impl Store {
                     .map_err(StoreError::from)
             })
             .transpose()
-    }
-
-    /// Moves a pending registration to `delivered` and keeps the session the activation step
-    /// will check, sealed, until `expires_at`. False when another request got there first.
-    pub fn deliver_with_session(
-        &self,
-        id: &RegistrationId,
-        session: &[u8],
-        expires_at: i64,
-    ) -> Result<bool, StoreError> {
-        let sealed = self.key().seal(&ephemeral_context(id), session);
-        let n = self.write_tx(|c| {
-            Ok(diesel::update(
-                registrations::table
-                    .find(id.as_str())
-                    .filter(registrations::status.eq(RegistrationStatus::Pending.as_str())),
-            )
-            .set((
-                registrations::status.eq(RegistrationStatus::Delivered.as_str()),
-                registrations::sealed_ephemeral.eq(Some(sealed)),
-                registrations::ephemeral_expires_at.eq(Some(expires_at)),
-            ))
-            .execute(c)?)
-        })?;
-        Ok(n == 1)
     }
 
     /// The unsealed session state of a registration's key exchange.

@@ -57,6 +57,7 @@ diesel::table! {
         expires_at -> BigInt,
         sealed_secret -> Nullable<Binary>,
         sealed_new_key -> Nullable<Binary>,
+        exchanges -> Integer,
     }
 }
 

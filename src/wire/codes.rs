@@ -161,6 +161,7 @@ impl From<&ProvisionError> for Failure {
                 StatusCode::InvalidCredentials
             }
             ProvisionError::AlreadyActive(_) => StatusCode::RegistrationSpent,
+            ProvisionError::TooManyExchanges { .. } => StatusCode::RegistrationSpent,
             ProvisionError::DeliveryUnavailable => StatusCode::NotSupported,
             ProvisionError::LicenseExhausted { .. } => StatusCode::LicenseExhausted,
             ProvisionError::UserDisabled | ProvisionError::AuthenticatorDisabled(_) => {

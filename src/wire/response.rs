@@ -136,7 +136,7 @@ fn sealed_field(
     iv_id: AttributeId,
     field: &crate::protocol::dsapp::SealedField,
 ) {
-    attrs.push((id, text(&hex::encode_upper(&field.ciphertext))));
+    attrs.push((id, text(&hex::encode_upper(&field.value))));
     if let Some(iv) = field.iv {
         attrs.push((iv_id, text(&hex::encode_upper(iv))));
     }

@@ -13,6 +13,7 @@ mod mail;
 mod mdl;
 #[cfg(feature = "postgres")]
 mod pg_restart;
+mod protocol_vectors;
 mod provisioning;
 mod srp;
 mod standard;

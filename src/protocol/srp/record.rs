@@ -1,90 +1,44 @@
 //! DSAPP-SRP record protection (protocols.md section 3): HKDF-SHA256 keys from the session
-//! key, AES-256-CBC with PKCS#7, and an HMAC-SHA256 tag over the identity, IV and ciphertext,
-//! checked in constant time before anything is decrypted.
+//! key, AES-256-CBC with PKCS#7, and an HMAC-SHA256 tag over the label, the identity, the IV
+//! and the ciphertext, checked in constant time before anything is decrypted. The mechanics
+//! are the shared [`crate::protocol::record`]; this module fixes DSAPP-SRP's labels.
 
-use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
-type Enc = cbc::Encryptor<aes::Aes256>;
-type Dec = cbc::Decryptor<aes::Aes256>;
+pub use crate::protocol::record::{RecordError, Sealed};
 
 const LABEL: &[u8] = b"DSAPP-SRP/v1";
 
-/// The two keys of one session.
-pub struct RecordKeys {
-    enc: Zeroizing<[u8; 32]>,
-    mac: Zeroizing<[u8; 32]>,
-}
-
-/// One protected record: the IV travels as the 32-hex `encryptedCounter`, the tag as 64 hex.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sealed {
-    pub iv: [u8; 16],
-    pub ciphertext: Vec<u8>,
-    pub mac: [u8; 32],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RecordError {
-    #[error("the record's MAC does not verify")]
-    BadMac,
-    #[error("the record does not decrypt")]
-    BadPadding,
-}
+/// The two keys of one session (or of one password-protected message).
+pub struct RecordKeys(crate::protocol::record::RecordKeys);
 
 impl RecordKeys {
     /// `K_enc = Expand("DSAPP-SRP/v1 enc")`, `K_mac = Expand("DSAPP-SRP/v1 mac")` from
     /// HKDF-SHA256 with salt s and input K.
     pub fn derive(salt: &[u8], session_key: &[u8]) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(salt), session_key);
-        let mut enc = Zeroizing::new([0u8; 32]);
-        let mut mac = Zeroizing::new([0u8; 32]);
-        hk.expand(b"DSAPP-SRP/v1 enc", enc.as_mut())
-            .expect("32 bytes is a valid HKDF length");
-        hk.expand(b"DSAPP-SRP/v1 mac", mac.as_mut())
-            .expect("32 bytes is a valid HKDF length");
-        RecordKeys { enc, mac }
+        RecordKeys(crate::protocol::record::RecordKeys::derive(
+            salt,
+            session_key,
+            b"DSAPP-SRP/v1 enc",
+            b"DSAPP-SRP/v1 mac",
+        ))
     }
 
     #[cfg(test)]
     fn enc_key(&self) -> &[u8] {
-        self.enc.as_ref()
+        self.0.enc_key()
     }
 
     #[cfg(test)]
     fn mac_key(&self) -> &[u8] {
-        self.mac.as_ref()
+        self.0.mac_key()
     }
 
-    /// `HMAC-SHA256(K_mac, "DSAPP-SRP/v1" | BE16(len(I)) | I | IV | C)`, not yet finalized.
-    fn mac_over(&self, identity: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> Hmac<Sha256> {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.mac.as_ref())
-            .expect("HMAC takes any key length");
-        m.update(LABEL);
-        m.update(&(identity.len() as u16).to_be_bytes());
-        m.update(identity);
-        m.update(iv);
-        m.update(ciphertext);
-        m
-    }
-
-    /// Encrypts and tags `plaintext` under the given IV (16 random bytes in use).
+    /// Encrypts and tags `plaintext` under the given IV (16 random bytes in use):
+    /// `MAC = HMAC-SHA256(K_mac, "DSAPP-SRP/v1" | BE16(len(I)) | I | IV | C)`.
     pub fn seal(&self, identity: &[u8], iv: [u8; 16], plaintext: &[u8]) -> Sealed {
-        let ciphertext = Enc::new(self.enc.as_ref().into(), &iv.into())
-            .encrypt_padded_vec_mut::<Pkcs7>(plaintext);
-        let mac = self
-            .mac_over(identity, &iv, &ciphertext)
-            .finalize()
-            .into_bytes()
-            .into();
-        Sealed {
-            iv,
-            ciphertext,
-            mac,
-        }
+        let len = (identity.len() as u16).to_be_bytes();
+        self.0.seal_cbc(&[LABEL, &len, identity], iv, plaintext)
     }
 
     /// Checks the tag in constant time, then decrypts.
@@ -93,13 +47,8 @@ impl RecordKeys {
         identity: &[u8],
         record: &Sealed,
     ) -> Result<Zeroizing<Vec<u8>>, RecordError> {
-        self.mac_over(identity, &record.iv, &record.ciphertext)
-            .verify_slice(&record.mac)
-            .map_err(|_| RecordError::BadMac)?;
-        Dec::new(self.enc.as_ref().into(), &record.iv.into())
-            .decrypt_padded_vec_mut::<Pkcs7>(&record.ciphertext)
-            .map(Zeroizing::new)
-            .map_err(|_| RecordError::BadPadding)
+        let len = (identity.len() as u16).to_be_bytes();
+        self.0.open_cbc(&[LABEL, &len, identity], record)
     }
 }
 
