@@ -5,6 +5,8 @@
 mod audit;
 mod authenticators;
 mod devices;
+mod health;
+mod keys;
 mod outbox;
 mod registrations;
 pub mod schema;
@@ -30,6 +32,7 @@ pub use authenticators::{
     DEFAULT_TYPE,
 };
 pub use devices::{Added, DeviceInstance, MdlLicense, NewInstance, PendingInstance};
+pub use keys::{KeyCheck, RowKey, SealedColumn, SEALED_COLUMNS};
 // For the commands that queue mail inside their own transaction.
 #[allow(unused_imports)]
 pub(crate) use outbox::enqueue_mail;

@@ -151,7 +151,7 @@ fn to_registration(r: Row) -> Result<Registration, StoreError> {
     })
 }
 
-fn secret_context(id: &str) -> String {
+pub(super) fn secret_context(id: &str) -> String {
     format!("registration-secret:{id}")
 }
 
@@ -248,7 +248,7 @@ pub struct FailureCount {
     pub revoked: bool,
 }
 
-fn ephemeral_context(id: &RegistrationId) -> String {
+pub(super) fn ephemeral_context(id: &(impl std::fmt::Display + ?Sized)) -> String {
     format!("srp-session:{id}")
 }
 
