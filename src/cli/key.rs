@@ -158,10 +158,16 @@ pub fn run(c: KeyCommand, config: &Config, out: &Output) -> Result<()> {
         KeyCommand::Check => {
             let store = open_store(config, Open::Existing)?;
             let (opening, total) = store.sealed_values_opening()?;
+            let columns: serde_json::Map<String, serde_json::Value> = store
+                .sealed_value_counts()?
+                .into_iter()
+                .map(|(c, n)| (c, n.into()))
+                .collect();
             out.one(&serde_json::json!({
                 "key_check": "matches",
                 "sealed_values": total,
                 "opening": opening,
+                "columns": columns,
             }));
             if opening != total {
                 bail!(

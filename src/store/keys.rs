@@ -133,17 +133,22 @@ fn placeholders(conn: &DbConnection) -> (&'static str, &'static str) {
 impl Store {
     /// How many sealed values the database holds, over every sealed column.
     pub fn sealed_value_count(&self) -> Result<u64, StoreError> {
+        Ok(self.sealed_value_counts()?.iter().map(|(_, n)| n).sum())
+    }
+
+    /// How many sealed values each sealed column holds, as `table.column`.
+    pub fn sealed_value_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let mut conn = self.conn()?;
-        let mut total = 0u64;
+        let mut counts = Vec::new();
         for col in SEALED_COLUMNS {
             let sql = format!(
                 "SELECT COUNT(*) AS n FROM {} WHERE {} IS NOT NULL",
                 col.table, col.column
             );
             let c: Count = diesel::sql_query(sql).get_result(&mut *conn)?;
-            total += c.n as u64;
+            counts.push((format!("{}.{}", col.table, col.column), c.n as u64));
         }
-        Ok(total)
+        Ok(counts)
     }
 
     /// How many of the sealed values open under the store's key, of how many there are.
@@ -269,5 +274,53 @@ impl Store {
                 .execute(c)?;
             Ok(done)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = Text)]
+        table_name: String,
+        #[diesel(sql_type = Text)]
+        column_name: String,
+    }
+
+    /// Every column named `sealed_*` in the schema is in [`SEALED_COLUMNS`], so that key
+    /// rotation cannot miss one.
+    #[test]
+    fn every_sealed_column_of_the_schema_is_listed() {
+        let dir = std::env::temp_dir().join(format!("provd-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = dir.join("k.db").display().to_string();
+        let store = Store::open(&url, MasterKey::generate(), 1).unwrap();
+        let columns: Vec<Column> = diesel::sql_query(
+            "SELECT m.name AS table_name, p.name AS column_name \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
+        )
+        .load(&mut *store.conn().unwrap())
+        .unwrap();
+        let sealed: Vec<&Column> = columns
+            .iter()
+            .filter(|c| c.column_name.starts_with("sealed_"))
+            .collect();
+        assert!(sealed.len() >= SEALED_COLUMNS.len());
+        for c in sealed {
+            if c.table_name == "key_check" {
+                continue;
+            }
+            assert!(
+                SEALED_COLUMNS
+                    .iter()
+                    .any(|s| s.table == c.table_name && s.column == c.column_name),
+                "{}.{} is sealed but not in SEALED_COLUMNS",
+                c.table_name,
+                c.column_name
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -116,9 +116,17 @@ pub(crate) struct Manager {
 }
 
 /// Per connection; the busy timeout comes first so that nothing after it fails on a lock.
-/// WAL mode is persistent in the database file and set once, in `Store::connect`.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+/// The journal mode is persistent in the database file and set once, in `Store::connect`.
+/// No memory mapping (`mmap_size = 0`, and no WAL, whose `-shm` index is mapped): a write to
+/// mapped memory whose file has become unwritable (immutable, file system shut down) kills
+/// the process with SIGBUS, where a `write` returns an error provd can answer with.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+     PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 0;";
+
+/// The rollback journal, truncated after each commit (no directory update per transaction;
+/// the next transaction allocates it again, so a full disk fails the next write, probe
+/// included). Not WAL: see [`SQLITE_PRAGMAS`].
+const SQLITE_JOURNAL_MODE: &str = "truncate";
 
 impl ManageConnection for Manager {
     type Connection = DbConnection;
@@ -199,9 +207,28 @@ impl Store {
             sqlite_writes: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         };
         if backend == Backend::Sqlite {
-            store.conn()?.batch_execute("PRAGMA journal_mode = WAL")?;
+            store.set_journal_mode()?;
         }
         Ok(store)
+    }
+
+    /// Sets [`SQLITE_JOURNAL_MODE`]; a database still in WAL mode (from an earlier version) is
+    /// switched when no other process has it open, and a warning says so otherwise.
+    fn set_journal_mode(&self) -> Result<(), StoreError> {
+        #[derive(QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        let mode: Mode = diesel::sql_query(format!("PRAGMA journal_mode = {SQLITE_JOURNAL_MODE}"))
+            .get_result(&mut *self.conn()?)?;
+        if !mode.journal_mode.eq_ignore_ascii_case(SQLITE_JOURNAL_MODE) {
+            tracing::warn!(
+                mode = %mode.journal_mode,
+                "the SQLite database stays in this journal mode while another process has it open"
+            );
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {

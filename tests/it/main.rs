@@ -9,6 +9,7 @@ mod dsapp;
 mod fixtures;
 mod independent_srp;
 mod mail;
+mod master_key;
 mod mdl;
 mod pg_restart;
 mod provisioning;
