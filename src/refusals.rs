@@ -35,7 +35,7 @@ pub struct Pending {
 #[derive(Debug)]
 pub enum Refusal {
     /// The first of its window: log it and write its row (then [`Refusals::written`]).
-    First(Option<Pending>),
+    First(Option<Box<Pending>>),
     /// Counted into the open window; nothing to log or write.
     Counted,
 }
@@ -69,7 +69,7 @@ impl Refusals {
                 first: entry.clone(),
             },
         );
-        Refusal::First(closed.and_then(Self::pending))
+        Refusal::First(closed.and_then(Self::pending).map(Box::new))
     }
 
     /// The audit row written for the first refusal of `addr`'s open window.

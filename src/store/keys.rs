@@ -239,9 +239,8 @@ impl Store {
                 );
                 for row in rows {
                     let context = col.context_of(&row)?;
-                    let plain = old.open(&context, &row.sealed).map_err(|e| {
+                    let plain = old.open(&context, &row.sealed).inspect_err(|_| {
                         tracing::error!(table = col.table, column = col.column, row = %row.row_key, "a sealed value does not open under the current key");
-                        e
                     })?;
                     let resealed = new.seal(&context, &plain);
                     let q = diesel::sql_query(&update).bind::<Binary, _>(resealed);

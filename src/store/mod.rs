@@ -190,6 +190,11 @@ impl Store {
     /// Connects without touching the schema.
     pub fn connect(url: &str, key: MasterKey, pool_size: u32) -> Result<Self, StoreError> {
         let (backend, url) = Backend::from_url(url);
+        let manager = Manager { backend, url };
+        if backend == Backend::Sqlite {
+            // Before the pool opens its connections: leaving WAL needs the only connection.
+            set_journal_mode(&manager)?;
+        }
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(10))
@@ -198,7 +203,7 @@ impl Store {
             // handed out, failing, and returned to fail again (tests/pg_restart.rs). This is
             // r2d2's default; it is spelled out because recovery depends on it.
             .test_on_check_out(true)
-            .build(Manager { backend, url })
+            .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = Store {
             pool,
@@ -206,29 +211,7 @@ impl Store {
             backend,
             sqlite_writes: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         };
-        if backend == Backend::Sqlite {
-            store.set_journal_mode()?;
-        }
         Ok(store)
-    }
-
-    /// Sets [`SQLITE_JOURNAL_MODE`]; a database still in WAL mode (from an earlier version) is
-    /// switched when no other process has it open, and a warning says so otherwise.
-    fn set_journal_mode(&self) -> Result<(), StoreError> {
-        #[derive(QueryableByName)]
-        struct Mode {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            journal_mode: String,
-        }
-        let mode: Mode = diesel::sql_query(format!("PRAGMA journal_mode = {SQLITE_JOURNAL_MODE}"))
-            .get_result(&mut *self.conn()?)?;
-        if !mode.journal_mode.eq_ignore_ascii_case(SQLITE_JOURNAL_MODE) {
-            tracing::warn!(
-                mode = %mode.journal_mode,
-                "the SQLite database stays in this journal mode while another process has it open"
-            );
-        }
-        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -307,6 +290,33 @@ impl Store {
         self.conn()?.batch_execute("SELECT 1")?;
         Ok(())
     }
+}
+
+/// Sets [`SQLITE_JOURNAL_MODE`] on a connection of its own. A database still in WAL mode
+/// (from an earlier version) is switched when no other process has it open; otherwise it
+/// stays in WAL, with a warning.
+fn set_journal_mode(manager: &Manager) -> Result<(), StoreError> {
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let mut conn = manager
+        .connect()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let mode: Result<Mode, _> =
+        diesel::sql_query(format!("PRAGMA journal_mode = {SQLITE_JOURNAL_MODE}"))
+            .get_result(&mut conn);
+    match mode {
+        Ok(m) if m.journal_mode.eq_ignore_ascii_case(SQLITE_JOURNAL_MODE) => {}
+        Ok(m) => {
+            tracing::warn!(mode = %m.journal_mode, "the SQLite database stays in this journal mode while another process has it open")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the SQLite journal mode could not be set; another process has the database open")
+        }
+    }
+    Ok(())
 }
 
 /// Seconds since the Unix epoch.

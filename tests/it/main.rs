@@ -3,6 +3,7 @@
 
 mod common;
 
+mod audit;
 mod crash;
 mod delivery;
 mod dsapp;
@@ -13,8 +14,10 @@ mod master_key;
 mod mdl;
 mod pg_restart;
 mod provisioning;
+mod shutdown;
 mod srp;
 mod standard;
+mod storage_faults;
 
 /// Says in the test output which backends ran: without `PROVD_TEST_POSTGRES_URL` this test
 /// is reported as ignored, with the reason, so a run that skipped PostgreSQL is visible.
