@@ -199,7 +199,7 @@ impl Store {
     /// first start of another instance may have recorded it: `key_check` tells).
     pub fn record_key_check(&self) -> Result<(), StoreError> {
         let sealed = self.key().seal(CHECK_CONTEXT, CHECK_PLAINTEXT);
-        self.write_tx(|c| {
+        let recorded = self.write_tx(|c| {
             let exists: i64 = key_check::table
                 .filter(key_check::id.eq(1))
                 .count()
@@ -214,7 +214,12 @@ impl Store {
                     .execute(c)?;
             }
             Ok(())
-        })
+        });
+        match recorded {
+            // Another instance starting on the same new database recorded its key first.
+            Err(StoreError::Conflict(_)) => Ok(()),
+            other => other,
+        }
     }
 
     /// Re-seals every sealed value, and the key check value, under `new`, in one transaction:
