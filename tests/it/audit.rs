@@ -21,14 +21,16 @@ fn audit_rows(server: &TestServer) -> Vec<serde_json::Value> {
 #[test]
 fn refusals_from_one_address_are_one_row_with_their_count() {
     for backend in backends() {
-        let mut server = TestServer::start_with(
-            seeded(backend, 1),
-            &[
-                ("PROVD_RATE_LIMIT_PER_MINUTE", "1"),
-                ("PROVD_RATE_LIMIT_BURST", "1"),
-            ],
-            ureq::AgentBuilder::new().build(),
-        );
+        let db = seeded(backend, 1);
+        let log = db.dir().join("server.log");
+        let mut cmd = common::command(&db, &["serve", "--listen", "127.0.0.1:0"]);
+        cmd.envs([
+            ("PROVD_RATE_LIMIT_PER_MINUTE", "1"),
+            ("PROVD_RATE_LIMIT_BURST", "1"),
+            ("PROVD_LOG", "info"),
+        ])
+        .stderr(std::fs::File::create(&log).unwrap());
+        let mut server = TestServer::spawn(db, cmd, ureq::AgentBuilder::new().build());
         let refused = (0..25)
             .filter(|_| {
                 let (_, body) = server.post(&srp_register("testuser", "wrong"));
@@ -57,6 +59,13 @@ fn refusals_from_one_address_are_one_row_with_their_count() {
         // take to need as many rows.
         assert!(rows.len() * 5 < refused, "{backend:?}: {} rows", rows.len());
         assert!(rows.iter().all(|r| r["client_addr"] == "127.0.0.1"));
+        // Logged as often as audited: once per address and minute, not once per refusal.
+        let logged = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("rate-limited") || l.contains("STAT_RATE_LIMITED"))
+            .count();
+        assert_eq!(logged, rows.len(), "{backend:?}");
     }
 }
 

@@ -191,17 +191,14 @@ impl TestServer {
     /// Starts a server with extra environment, talking to it through `agent`.
     pub fn start_with(db: TestDb, env: &[(&str, &str)], agent: ureq::Agent) -> Self {
         let mut cmd = provd(&db, &["serve", "--listen", "127.0.0.1:0"]);
-        cmd.envs(env.iter().copied());
+        cmd.envs(env.iter().copied()).stderr(Stdio::inherit());
         Self::spawn(db, cmd, agent)
     }
 
-    /// Starts `cmd` (a `provd serve --listen 127.0.0.1:0` command) and waits for its address.
+    /// Starts `cmd` (a `provd serve --listen 127.0.0.1:0` command; its standard error as the
+    /// caller set it) and waits for its address.
     pub fn spawn(db: TestDb, mut cmd: Command, agent: ureq::Agent) -> Self {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("provd starts");
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("provd starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
