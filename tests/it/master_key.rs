@@ -272,3 +272,37 @@ fn key_rotate_reseals_every_sealed_value_and_the_old_key_opens_nothing() {
         client.activation_data(&exchange).unwrap();
     }
 }
+
+/// A rotation under a running server: the server's key no longer opens the check value, and
+/// its `/health` says so (503) instead of "ok" while its calls would fail.
+#[test]
+fn health_turns_503_when_the_key_is_rotated_under_a_running_server() {
+    for backend in backends() {
+        let server = TestServer::start(seed(TestDb::new(backend), 1));
+        assert_eq!(server.get("health").0, 200, "{backend:?}");
+        let new_key_file = server.db.dir().join("new.key");
+        cli(
+            &server.db,
+            &[
+                "key",
+                "rotate",
+                "--new-key-file",
+                new_key_file.to_str().unwrap(),
+            ],
+            None,
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, body) = server.get("health");
+            if status == 503 {
+                assert!(body.contains("master key"), "{backend:?}: {body}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend:?}: /health still {status} {body}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
