@@ -165,8 +165,8 @@ fn health_becomes(server: &TestServer, status: u16) -> String {
 }
 
 /// The fault: the call needing a write gets an answer that is not a success, the process
-/// lives, `/health` turns 503; then `heal`, and everything works again.
-fn survives(server: &mut TestServer, heal: impl FnOnce()) {
+/// lives, `/health` turns 503.
+fn fails_cleanly(server: &mut TestServer) {
     let during = register(server, "second", "2.Password")
         .expect("an HTTP answer while the store cannot write");
     assert_ne!(during, "STAT_SUCCESS");
@@ -174,6 +174,11 @@ fn survives(server: &mut TestServer, heal: impl FnOnce()) {
     let body = health_becomes(server, 503);
     assert!(body.contains("cannot write"), "{body}");
     assert!(server.is_running(), "the server died on the fault");
+}
+
+/// The fault as in [`fails_cleanly`]; then `heal`, and everything works again.
+fn survives(server: &mut TestServer, heal: impl FnOnce()) {
+    fails_cleanly(server);
     heal();
     health_becomes(server, 200);
     assert_eq!(
@@ -241,5 +246,44 @@ fn a_full_disk_under_a_running_server() {
         while f.write_all(&chunk[..1]).is_ok() {}
     }
     survives(&mut server, || std::fs::remove_file(&filler).unwrap());
+    drop(server);
+}
+
+/// The file system turns read-only under the server, as ext4 does on an error with
+/// `errors=remount-ro` (triggered through `/sys/fs/ext4/<device>/trigger_fs_error`); it
+/// stays read-only until remounted, so there is no recovery step.
+#[test]
+fn a_file_system_gone_read_only_under_a_running_server() {
+    const TEST: &str = "a_file_system_gone_read_only_under_a_running_server";
+    if !is_root() {
+        return skip(TEST, "needs root (an ext4 loop mount)");
+    }
+    let mounted = match Mounted::ext4() {
+        Ok(m) => m,
+        Err(e) => return skip(TEST, &e),
+    };
+    let dev = mounted.loop_dev.clone().unwrap();
+    let trigger = PathBuf::from("/sys/fs/ext4")
+        .join(Path::new(&dev).file_name().unwrap())
+        .join("trigger_fs_error");
+    if !trigger.exists() {
+        return skip(TEST, &format!("{} is missing", trigger.display()));
+    }
+    assert!(ok(
+        "mount",
+        &[
+            "-o",
+            "remount,errors=remount-ro",
+            mounted.mnt.to_str().unwrap()
+        ]
+    ));
+    let mut server = server_on(&mounted.mnt);
+    assert_eq!(
+        register(&server, "testuser", "1.Password").as_deref(),
+        Ok("STAT_SUCCESS")
+    );
+    assert!(ok("sync", &[]));
+    std::fs::write(&trigger, "1").unwrap();
+    fails_cleanly(&mut server);
     drop(server);
 }
