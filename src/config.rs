@@ -25,7 +25,7 @@ pub struct Config {
     /// `postgres://...` for PostgreSQL; anything else is a SQLite file path.
     pub database_url: String,
     /// The master key sealing secrets at rest, 64 hex characters. Required on PostgreSQL
-    /// (every instance needs the same key); on SQLite a key file is created beside the
+    /// (every instance needs the same key); on SQLite a key file is created beside a new
     /// database when neither this nor `master_key_file` is set.
     pub master_key: Option<String>,
     /// A file holding the master key in hex.
@@ -82,6 +82,8 @@ pub struct Config {
     /// How long a message being sent is reserved for its sender; the messages of an instance
     /// that died are sent again after this.
     pub mail_lease_secs: u64,
+    /// Audit rows older than this many days are deleted by the sweeper; 0 keeps them forever.
+    pub audit_retention_days: u32,
     /// `allow` (default) or `deny`: whether registering a user whose authenticator is already
     /// active (re-keying it for a new device) is allowed.
     pub reactivation: Reactivation,
@@ -137,6 +139,7 @@ impl Default for Config {
             max_reactivations: 0,
             lock_duration_secs: Policy::default().lock_duration_secs,
             generic_status_codes: false,
+            audit_retention_days: 90,
         }
     }
 }
@@ -277,17 +280,28 @@ impl Config {
         }
     }
 
-    /// The master key from `master_key`, `master_key_file`, or (SQLite only) the key file
-    /// beside the database, created with mode 0600 on first use.
-    pub fn master_key(&self) -> Result<MasterKey> {
+    /// Where the master key comes from: `master_key`, `master_key_file`, or (SQLite only) the
+    /// key file beside the database. Nothing is created here: a missing default key file is
+    /// `KeySource::File { key: None, .. }`, for the caller to decide (only a new database gets
+    /// a new key). A key file readable or writable by others is refused.
+    pub fn key_source(&self) -> Result<KeySource> {
         if let Some(hex) = &self.master_key {
-            return MasterKey::from_hex(hex).context("master_key (PROVD_MASTER_KEY)");
+            let key = MasterKey::from_hex(hex).context("master_key (PROVD_MASTER_KEY)")?;
+            return Ok(KeySource::Explicit(key));
         }
         if let Some(path) = &self.master_key_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading master_key_file {}", path.display()))?;
-            return MasterKey::from_hex(&text)
-                .with_context(|| format!("master_key_file {}", path.display()));
+            if !path.exists() {
+                bail!(
+                    "master_key_file {} does not exist; restore it from the backup taken \
+                     with the database",
+                    path.display()
+                );
+            }
+            return Ok(KeySource::File {
+                key: Some(read_key_file(path)?),
+                path: path.clone(),
+                configured: true,
+            });
         }
         let (backend, path) = Backend::from_url(&self.database_url);
         if backend == Backend::Postgres {
@@ -297,17 +311,101 @@ impl Config {
             );
         }
         let key_path = PathBuf::from(format!("{path}.key"));
-        if key_path.exists() {
-            let text = std::fs::read_to_string(&key_path)
-                .with_context(|| format!("reading {}", key_path.display()))?;
-            return MasterKey::from_hex(&text).with_context(|| key_path.display().to_string());
-        }
-        let key = MasterKey::generate();
-        write_private(&key_path, key.to_hex().as_bytes())
-            .with_context(|| format!("creating {}", key_path.display()))?;
-        tracing::warn!(path = %key_path.display(), "created a new master key file; back it up with the database");
-        Ok(key)
+        let key = if key_path.exists() {
+            Some(read_key_file(&key_path)?)
+        } else {
+            None
+        };
+        Ok(KeySource::File {
+            key,
+            path: key_path,
+            configured: false,
+        })
     }
+
+    /// The configured master key; an error when it is missing (see [`Config::key_source`]).
+    pub fn master_key(&self) -> Result<MasterKey> {
+        match self.key_source()? {
+            KeySource::Explicit(key) | KeySource::File { key: Some(key), .. } => Ok(key),
+            KeySource::File { path, .. } => Err(missing_key(&path)),
+        }
+    }
+}
+
+/// Where the master key comes from.
+pub enum KeySource {
+    /// `master_key` / `PROVD_MASTER_KEY`.
+    Explicit(MasterKey),
+    /// A key file: `master_key_file` (`configured`), or `<database>.key` beside a SQLite
+    /// database. `key` is `None` when the default key file does not exist.
+    File {
+        path: PathBuf,
+        key: Option<MasterKey>,
+        configured: bool,
+    },
+}
+
+impl KeySource {
+    /// How the key is named in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            KeySource::Explicit(_) => "master_key (PROVD_MASTER_KEY)".into(),
+            KeySource::File { path, .. } => format!("the master key file {}", path.display()),
+        }
+    }
+}
+
+/// The error for a key file that is not there.
+pub fn missing_key(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the master key file {} is missing. provd never replaces a lost key: restore the key \
+         file from the backup taken with the database, or set PROVD_MASTER_KEY",
+        path.display()
+    )
+}
+
+/// Reads a key file; refuses one that others (not owner, not group) may read or write, and
+/// warns about one its group may read.
+fn read_key_file(path: &Path) -> Result<MasterKey> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("reading master key file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o007 != 0 {
+            bail!(
+                "the master key file {} is accessible to other users (mode {:04o}); \
+                 provd refuses to use it: run `chmod 600 {}`",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            );
+        }
+        if mode & 0o070 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:04o}", mode & 0o7777),
+                "THE MASTER KEY FILE IS READABLE BY ITS GROUP; `chmod 600` it unless the group is meant to hold the key"
+            );
+            eprintln!(
+                "provd: warning: the master key file {} is accessible to its group (mode {:04o})",
+                path.display(),
+                mode & 0o7777
+            );
+        }
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading master key file {}", path.display()))?,
+    );
+    MasterKey::from_hex(&text).with_context(|| format!("master key file {}", path.display()))
+}
+
+/// Writes a new key file, mode 0600; fails if the file exists.
+pub fn write_key_file(path: &Path, key: &MasterKey) -> std::io::Result<()> {
+    write_private(path, key.to_hex().as_bytes())
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -358,7 +456,8 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_key_file_is_created_once_and_reused() {
+    fn a_missing_key_file_is_never_created_and_an_open_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("provd-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("k.db");
@@ -366,10 +465,31 @@ mod tests {
             database_url: db.display().to_string(),
             ..Config::default()
         };
-        let a = c.master_key().unwrap();
-        let b = c.master_key().unwrap();
-        let sealed = a.seal("ctx", b"x");
-        assert_eq!(b.open("ctx", &sealed).unwrap().as_slice(), b"x");
+        let e = c.master_key().unwrap_err().to_string();
+        assert!(e.contains("missing") && e.contains("k.db.key"), "{e}");
+        assert!(!dir.join("k.db.key").exists());
+        let key = MasterKey::generate();
+        write_key_file(&dir.join("k.db.key"), &key).unwrap();
+        let mode = std::fs::metadata(dir.join("k.db.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let read = c.master_key().unwrap();
+        assert_eq!(
+            read.open("ctx", &key.seal("ctx", b"x")).unwrap().as_slice(),
+            b"x"
+        );
+        std::fs::set_permissions(dir.join("k.db.key"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let e = c.master_key().unwrap_err().to_string();
+        assert!(e.contains("other users") && e.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(dir.join("k.db.key"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        assert!(
+            c.master_key().is_ok(),
+            "a group-readable key file is warned about, not refused"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

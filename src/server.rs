@@ -32,12 +32,19 @@ pub struct AppState {
     /// Wakes the e-mail delivery worker; poke it after committing a transaction that queued
     /// mail. A no-op when `smtp_url` is unset (`mail.is_enabled()` is false).
     pub mail: crate::delivery::MailNotifier,
+    /// `/health`'s cached write probe.
+    pub health: std::sync::Arc<crate::health::Health>,
+    /// Rate-limited refusals, aggregated per address and minute.
+    pub refusals: crate::refusals::Refusals,
+    /// Audit rows older than this are swept; 0 keeps them.
+    pub audit_retention_days: u32,
 }
 
 impl AppState {
     pub fn new(store: Store, config: &Config) -> Self {
         let mail = crate::delivery::MailNotifier::for_config(config);
         let wake = mail.clone();
+        let health = crate::health::Health::new(store.clone(), crate::health::PROBE_TTL);
         AppState {
             provisioning: Provisioning::with_clock(store, config.policy(), clock())
                 .with_mail_notifier(std::sync::Arc::new(move || wake.notify())),
@@ -52,6 +59,9 @@ impl AppState {
             }),
             trusted_proxies: config.trusted_proxies.clone(),
             mail,
+            health,
+            refusals: crate::refusals::Refusals::default(),
+            audit_retention_days: config.audit_retention_days,
         }
     }
 }
@@ -248,6 +258,9 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
             status: crate::wire::codes::StatusCode::RateLimited,
             description: "too many provisioning calls from this address; retry later".into(),
         });
+        if let (Some(ip), Err(f)) = (client, &call) {
+            return rate_limited(&state, ip, parsed.operation, parsed.command, f, started).await;
+        }
     }
     let client_addr = client.map(|ip| ip.to_string());
     let st = state.clone();
@@ -287,6 +300,58 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
     }
 }
 
+/// A rate-limited refusal: answered at once; audited and logged once per address and minute
+/// (see [`crate::refusals`]).
+async fn rate_limited(
+    state: &web::Data<AppState>,
+    ip: std::net::IpAddr,
+    operation: Operation,
+    command: String,
+    failure: &Failure,
+    started: Instant,
+) -> HttpResponse {
+    use crate::refusals::Refusal;
+    let body = response::failure(operation, failure);
+    let status = failure.status.name();
+    let entry = NewAudit {
+        client_addr: Some(ip.to_string()),
+        command: command.clone(),
+        status: status.into(),
+        status_code: failure.status.code(),
+        return_code: failure.status.return_code().code(),
+        detail: Some(failure.description.clone()),
+        ..NewAudit::default()
+    };
+    if let Refusal::First(closed) = state.refusals.record(ip, crate::store::now(), &entry) {
+        tracing::info!(client = %ip, command = %command, "rate-limited; this address's further refusals this minute are counted in one audit row");
+        let st = state.clone();
+        let _ = web::block(move || {
+            let store = st.provisioning.store();
+            if let Some(p) = closed {
+                p.write(store)?;
+            }
+            let row = store.audit_at(&entry, crate::store::now())?;
+            st.refusals.written(ip, row);
+            Ok::<_, crate::store::StoreError>(())
+        })
+        .await
+        .map(|r| r.map_err(|e| tracing::error!(error = %e, "audit write failed")));
+    }
+    state
+        .metrics
+        .call(&command, status, started.elapsed().as_secs_f64());
+    xml(HttpStatus::OK, body)
+}
+
+/// Writes the counts of the refusal windows closed at `now` (all with `None`).
+fn flush_refusals(state: &AppState, now: Option<i64>) {
+    for p in state.refusals.take_closed(now) {
+        if let Err(e) = p.write(state.provisioning.store()) {
+            tracing::error!(error = %e, "writing aggregated refusals failed");
+        }
+    }
+}
+
 fn service_address(state: &AppState, req: &HttpRequest) -> String {
     if let Some(url) = &state.public_url {
         return url.clone();
@@ -319,15 +384,13 @@ async fn schema(name: web::Path<String>) -> HttpResponse {
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let st = state.clone();
-    match web::block(move || st.provisioning.store().ping()).await {
-        Ok(Ok(())) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(r#"{"status":"ok"}"#),
-        _ => HttpResponse::ServiceUnavailable()
-            .content_type("application/json")
-            .body(r#"{"status":"database unavailable"}"#),
+    let status = state.health.status().await;
+    match status.is_ok() {
+        true => HttpResponse::Ok(),
+        false => HttpResponse::ServiceUnavailable(),
     }
+    .content_type("application/json")
+    .body(status.body())
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
@@ -371,6 +434,7 @@ pub async fn serve(
     let listen = listen.as_str();
     let state = web::Data::new(state);
     let sweeper = state.clone();
+    let flusher = state.clone();
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(sweeper.sweep_interval);
         loop {
@@ -379,7 +443,19 @@ pub async fn serve(
                 l.retain_recent();
             }
             let st = sweeper.clone();
-            match web::block(move || st.provisioning.sweep()).await {
+            let swept = web::block(move || {
+                flush_refusals(&st, Some(crate::store::now()));
+                if st.audit_retention_days > 0 {
+                    let before = crate::store::now() - i64::from(st.audit_retention_days) * 86_400;
+                    match st.provisioning.store().purge_audit(before) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "swept audit rows past retention"),
+                        Err(e) => tracing::warn!(error = %e, "audit retention sweep failed"),
+                    }
+                }
+                st.provisioning.sweep()
+            });
+            match swept.await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!(removed = n, "swept expired registrations"),
                 Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
@@ -394,6 +470,8 @@ pub async fn serve(
             .configure(routes)
     })
     .shutdown_timeout(30)
+    // SIGINT and SIGTERM are handled below: both drain (actix's own SIGINT stops at once).
+    .disable_signals()
     .worker_max_blocking_threads(blocking_threads.max(1));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let server = match tls {
@@ -409,11 +487,35 @@ pub async fn serve(
     let _ = std::io::stdout().flush();
     let (stop_mail, stop_rx) = tokio::sync::watch::channel(false);
     let mailer = delivery.map(|d| actix_web::rt::spawn(d.run(stop_rx)));
-    let served = server.run().await;
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "stopping: finishing the requests in flight");
+        handle.stop(true).await;
+    });
+    let served = server.await;
+    flush_refusals(&flusher, None);
     let _ = stop_mail.send(true);
     if let Some(worker) = mailer {
         let _ = worker.await;
     }
     served?;
     Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM; the name of the one that came.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot install the SIGINT/SIGTERM handlers");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }

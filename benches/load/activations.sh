@@ -89,7 +89,7 @@ provd() { (cd "$TMP" && timeout 60 "$PROVD" "$@"); }
 
 seed_failed() { echo "seeding failed:" >&2; tail -n 20 "$TMP/seed.log" >&2; exit 1; }
 SEED_START=$SECONDS
-provd migrate >"$TMP/seed.log" 2>&1 || seed_failed
+provd init >"$TMP/seed.log" 2>&1 || seed_failed
 for i in $(seq 1 "$USERS"); do
   printf '%s\n' "$PASSWORD" | provd user add --user "$(printf 'load%04d' "$i")" \
     --password-stdin >>"$TMP/seed.log" 2>&1 || seed_failed

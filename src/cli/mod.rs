@@ -1,6 +1,7 @@
 //! The `provd` command line: the server, migrations, and the admin commands for the store.
 
 mod authenticator;
+mod key;
 mod outbox;
 mod output;
 mod user;
@@ -46,6 +47,11 @@ pub enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Create a new database and (on SQLite, unless a key is configured) its master key.
+    Init,
+    /// The master key: check it against the database, rotate it.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Manage users.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -203,9 +209,7 @@ fn init_logging(format: &str) {
 }
 
 fn open_store(config: &Config) -> Result<Store> {
-    let key = config.master_key()?;
-    Store::open(&config.database_url, key, config.pool_size)
-        .with_context(|| format!("opening the database {}", redact_url(&config.database_url)))
+    key::open_store(config, key::Open::Existing)
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -319,7 +323,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve { .. } => {
-            let store = open_store(&config)?;
+            let store = key::open_store(&config, key::Open::CreateIfMissing)?;
             tracing::info!(database = %redact_url(&config.database_url), backend = ?store.backend(), "store ready");
             let state = crate::server::AppState::new(store.clone(), &config);
             let delivery =
@@ -339,14 +343,20 @@ pub fn run(cli: Cli) -> Result<()> {
             actix_web::rt::System::new().block_on(crate::server::serve(state, listener, delivery))
         }
         Command::Migrate => {
-            let key = config.master_key()?;
-            let store = Store::connect(&config.database_url, key, 1)?;
-            let n = store.migrate()?;
+            // Opening applies pending migrations (and checks the key).
+            open_store(&config)?;
+            out.message("database is up to date");
+            Ok(())
+        }
+        Command::Init => {
+            key::open_store(&config, key::Open::Init)?;
             out.message(&format!(
-                "database is up to date ({n} migration(s) applied now)"
+                "created the database {}",
+                redact_url(&config.database_url)
             ));
             Ok(())
         }
+        Command::Key(c) => key::run(c, &config, &out),
         Command::User(c) => user::run(c, &open_store(&config)?, &out),
         Command::Authenticator(c) => authenticator::run(c, &open_store(&config)?, &out),
         Command::Outbox(c) => outbox::run(c, &open_store(&config)?, &config, &out),
@@ -428,6 +438,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     "serial",
                     "registration",
                     "status",
+                    "count",
                 ],
                 |r| {
                     vec![
@@ -439,6 +450,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         output::opt(&r.serial_no),
                         output::opt(&r.registration_id),
                         r.status.clone(),
+                        r.occurrences.to_string(),
                     ]
                 },
             );

@@ -36,14 +36,47 @@ pub struct AuditRecord {
     pub return_code: i32,
     pub status_code: i32,
     pub detail: Option<String>,
+    /// How many calls the row stands for (rate-limited refusals are aggregated).
+    pub occurrences: i32,
 }
 
 impl Store {
     pub fn audit(&self, e: &NewAudit) -> Result<(), StoreError> {
+        self.audit_at(e, now()).map(|_| ())
+    }
+
+    /// Writes one audit row dated `at` (Unix seconds); its id.
+    pub fn audit_at(&self, e: &NewAudit, at: i64) -> Result<i64, StoreError> {
+        self.audit_row(e, at, 1)
+    }
+
+    /// Writes one row standing for `occurrences` calls like `e`; its id.
+    pub fn audit_aggregated(&self, e: &NewAudit, occurrences: i32) -> Result<i64, StoreError> {
+        self.audit_row(e, now(), occurrences)
+    }
+
+    /// Adds `n` calls to the row `id`.
+    pub fn add_audit_occurrences(&self, id: i64, n: i32) -> Result<(), StoreError> {
         self.write_tx(|c| {
-            diesel::insert_into(audit_log::table)
+            diesel::update(audit_log::table.filter(audit_log::id.eq(id)))
+                .set(audit_log::occurrences.eq(audit_log::occurrences + n))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    /// Deletes the audit rows older than `before` (Unix seconds); how many.
+    pub fn purge_audit(&self, before: i64) -> Result<usize, StoreError> {
+        self.write_tx(|c| {
+            Ok(diesel::delete(audit_log::table.filter(audit_log::at.lt(before))).execute(c)?)
+        })
+    }
+
+    fn audit_row(&self, e: &NewAudit, at: i64, occurrences: i32) -> Result<i64, StoreError> {
+        self.write_tx(|c| {
+            Ok(diesel::insert_into(audit_log::table)
                 .values((
-                    audit_log::at.eq(now()),
+                    audit_log::at.eq(at),
                     audit_log::client_addr.eq(e.client_addr.as_deref()),
                     audit_log::command.eq(&e.command),
                     audit_log::user_id.eq(e.user_id.as_deref()),
@@ -54,9 +87,10 @@ impl Store {
                     audit_log::return_code.eq(e.return_code),
                     audit_log::status_code.eq(e.status_code),
                     audit_log::detail.eq(e.detail.as_deref()),
+                    audit_log::occurrences.eq(occurrences),
                 ))
-                .execute(c)?;
-            Ok(())
+                .returning(audit_log::id)
+                .get_result(c)?)
         })
     }
 

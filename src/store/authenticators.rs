@@ -157,7 +157,7 @@ fn to_authenticator(r: Row) -> Result<Authenticator, StoreError> {
     })
 }
 
-fn sealing_context(serial: &SerialNumber) -> String {
+pub(super) fn sealing_context(serial: &(impl std::fmt::Display + ?Sized)) -> String {
     format!("authenticator-key:{serial}")
 }
 

@@ -90,11 +90,11 @@ pub const INSTANCE_PENDING: &str = "pending";
 pub const INSTANCE_ACTIVE: &str = "active";
 pub const INSTANCE_REVOKED: &str = "revoked";
 
-fn license_context(serial: &str) -> String {
+pub(super) fn license_context(serial: &str) -> String {
     format!("license-key:{serial}")
 }
 
-fn instance_context(serial: &str, device_id: &str) -> String {
+pub(super) fn instance_context(serial: &str, device_id: &str) -> String {
     format!("instance-key:{serial}:{device_id}")
 }
 

@@ -20,8 +20,10 @@ pub enum ExchangeRecorded {
     NotLive,
 }
 
+/// The same context as an SRP key exchange's state: one sealed column, `sealed_ephemeral`, holds
+/// either (a registration is of one kind), and `provd key rotate` re-seals it with one context.
 fn session_context(id: &RegistrationId) -> String {
-    format!("dsapp-session:{id}")
+    super::registrations::ephemeral_context(id)
 }
 
 impl Store {

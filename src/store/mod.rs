@@ -6,6 +6,8 @@ mod audit;
 mod authenticators;
 mod devices;
 mod dsapp_exchanges;
+mod health;
+mod keys;
 mod outbox;
 mod registrations;
 pub mod schema;
@@ -35,6 +37,7 @@ pub use authenticators::{
 pub use authenticators::{Blocked, ReactivationRule, StandardRegistration};
 pub use devices::{Added, DeviceInstance, MdlLicense, NewInstance, PendingInstance};
 pub use dsapp_exchanges::ExchangeRecorded;
+pub use keys::{KeyCheck, RowKey, SealedColumn, SEALED_COLUMNS};
 // For the commands that queue mail inside their own transaction.
 #[allow(unused_imports)]
 pub(crate) use outbox::enqueue_mail;
@@ -147,10 +150,19 @@ pub(crate) struct Manager {
 }
 
 /// Per connection; the busy timeout comes first so that nothing after it fails on a lock.
-/// WAL mode is persistent in the database file and set once, in `Store::connect`.
+/// The journal mode is persistent in the database file and set once, in `Store::connect`.
+/// No memory mapping (`mmap_size = 0`, and no WAL, whose `-shm` index is mapped): a write to
+/// mapped memory whose file has become unwritable (immutable, file system shut down) kills
+/// the process with SIGBUS, where a `write` returns an error provd can answer with.
 #[cfg(feature = "sqlite")]
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+     PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 0;";
+
+/// The rollback journal, truncated after each commit (no directory update per transaction;
+/// the next transaction allocates it again, so a full disk fails the next write, probe
+/// included). Not WAL: see [`SQLITE_PRAGMAS`].
+#[cfg(feature = "sqlite")]
+const SQLITE_JOURNAL_MODE: &str = "truncate";
 
 impl ManageConnection for Manager {
     type Connection = DbConnection;
@@ -221,6 +233,12 @@ impl Store {
     /// Connects without touching the schema.
     pub fn connect(url: &str, key: MasterKey, pool_size: u32) -> Result<Self, StoreError> {
         let (backend, url) = Backend::from_url(url);
+        let manager = Manager { backend, url };
+        #[cfg(feature = "sqlite")]
+        if backend == Backend::Sqlite {
+            // Before the pool opens its connections: leaving WAL needs the only connection.
+            set_journal_mode(&manager)?;
+        }
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(10))
@@ -229,7 +247,7 @@ impl Store {
             // handed out, failing, and returned to fail again (tests/pg_restart.rs). This is
             // r2d2's default; it is spelled out because recovery depends on it.
             .test_on_check_out(true)
-            .build(Manager { backend, url })
+            .build(manager)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = Store {
             pool,
@@ -237,9 +255,6 @@ impl Store {
             backend,
             sqlite_writes: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         };
-        if backend == Backend::Sqlite {
-            store.conn()?.batch_execute("PRAGMA journal_mode = WAL")?;
-        }
         Ok(store)
     }
 
@@ -321,6 +336,34 @@ impl Store {
         self.conn()?.batch_execute("SELECT 1")?;
         Ok(())
     }
+}
+
+/// Sets [`SQLITE_JOURNAL_MODE`] on a connection of its own. A database still in WAL mode
+/// (from an earlier version) is switched when no other process has it open; otherwise it
+/// stays in WAL, with a warning.
+#[cfg(feature = "sqlite")]
+fn set_journal_mode(manager: &Manager) -> Result<(), StoreError> {
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let mut conn = manager
+        .connect()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let mode: Result<Mode, _> =
+        diesel::sql_query(format!("PRAGMA journal_mode = {SQLITE_JOURNAL_MODE}"))
+            .get_result(&mut conn);
+    match mode {
+        Ok(m) if m.journal_mode.eq_ignore_ascii_case(SQLITE_JOURNAL_MODE) => {}
+        Ok(m) => {
+            tracing::warn!(mode = %m.journal_mode, "the SQLite database stays in this journal mode while another process has it open")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the SQLite journal mode could not be set; another process has the database open")
+        }
+    }
+    Ok(())
 }
 
 /// Seconds since the Unix epoch.

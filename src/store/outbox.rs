@@ -96,7 +96,7 @@ pub fn is_mail_address(addr: &str) -> bool {
 
 /// The sealing context of a body: recipient and subject, length-prefixed so that no two
 /// pairs give the same string. A body copied to another row does not open there.
-fn body_context(recipient: &str, subject: &str) -> String {
+pub(super) fn body_context(recipient: &str, subject: &str) -> String {
     format!("outbox-body:{}:{recipient}:{subject}", recipient.len())
 }
 

@@ -162,15 +162,15 @@ fn to_registration(r: Row) -> Result<Registration, StoreError> {
     })
 }
 
-fn secret_context(id: &str) -> String {
+pub(super) fn secret_context(id: &str) -> String {
     format!("registration-secret:{id}")
 }
 
-fn verifier_context(id: &str) -> String {
+pub(super) fn verifier_context(id: &str) -> String {
     format!("srp-verifier:{id}")
 }
 
-fn new_key_context(id: &str) -> String {
+pub(super) fn new_key_context(id: &str) -> String {
     format!("registration-key:{id}")
 }
 
@@ -275,7 +275,7 @@ pub struct FailureCount {
     pub revoked: bool,
 }
 
-fn ephemeral_context(id: &RegistrationId) -> String {
+pub(super) fn ephemeral_context(id: &(impl std::fmt::Display + ?Sized)) -> String {
     format!("srp-session:{id}")
 }
 

@@ -94,6 +94,7 @@ diesel::table! {
         return_code -> Integer,
         status_code -> Integer,
         detail -> Nullable<Text>,
+        occurrences -> Integer,
     }
 }
 
@@ -114,6 +115,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    key_check (id) {
+        id -> Integer,
+        sealed_check -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    health_probe (id) {
+        id -> Integer,
+        probes -> BigInt,
+    }
+}
+
 diesel::joinable!(authenticators -> users (user_pk));
 diesel::joinable!(registrations -> users (user_pk));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -122,5 +138,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     registrations,
     device_instances,
     audit_log,
-    outbox
+    outbox,
+    key_check,
+    health_probe
 );

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod audit;
 mod crash;
 mod delivery;
 mod dsapp;
@@ -10,13 +11,16 @@ mod fixtures;
 mod independent_srp;
 mod lifecycle;
 mod mail;
+mod master_key;
 mod mdl;
 #[cfg(feature = "postgres")]
 mod pg_restart;
 mod protocol_vectors;
 mod provisioning;
+mod shutdown;
 mod srp;
 mod standard;
+mod storage_faults;
 
 /// Says in the test output which backends ran: without `PROVD_TEST_POSTGRES_URL` this test
 /// is reported as ignored, with the reason, so a run that skipped PostgreSQL is visible.

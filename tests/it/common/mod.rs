@@ -55,7 +55,16 @@ fn psql(admin_url: &str, sql: &str) {
 }
 
 impl TestDb {
+    /// A new database, created by `provd init` (with [`MASTER_KEY`]).
     pub fn new(backend: Backend) -> Self {
+        let db = Self::fresh(backend);
+        cli(&db, &["init"], None);
+        db
+    }
+
+    /// A place for a database that nothing has created yet: no SQLite file; on PostgreSQL an
+    /// empty database.
+    pub fn fresh(backend: Backend) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{}_{}", std::process::id(), n);
         let dir = std::env::temp_dir().join(format!("provd-test-{tag}"));
@@ -124,6 +133,11 @@ pub fn cli(db: &TestDb, args: &[&str], stdin: Option<&str>) -> String {
     out
 }
 
+/// `provd ARGS` in the database's directory, configured for it (add `.env(..)` to change it).
+pub fn command(db: &TestDb, args: &[&str]) -> Command {
+    provd(db, args)
+}
+
 /// `provd ARGS` in the database's directory, configured for it.
 fn provd(db: &TestDb, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
@@ -177,12 +191,15 @@ impl TestServer {
 
     /// Starts a server with extra environment, talking to it through `agent`.
     pub fn start_with(db: TestDb, env: &[(&str, &str)], agent: ureq::Agent) -> Self {
-        let mut child = provd(&db, &["serve", "--listen", "127.0.0.1:0"])
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("provd starts");
+        let mut cmd = provd(&db, &["serve", "--listen", "127.0.0.1:0"]);
+        cmd.envs(env.iter().copied()).stderr(Stdio::inherit());
+        Self::spawn(db, cmd, agent)
+    }
+
+    /// Starts `cmd` (a `provd serve --listen 127.0.0.1:0` command; its standard error as the
+    /// caller set it) and waits for its address.
+    pub fn spawn(db: TestDb, mut cmd: Command, agent: ureq::Agent) -> Self {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("provd starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -252,6 +269,16 @@ impl TestServer {
             .unwrap()
             .success();
         assert!(ok, "kill -{name}");
+    }
+
+    /// Whether the server process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Waits for the server to exit; its exit code.

@@ -1,0 +1,3 @@
+ALTER TABLE audit_log DROP COLUMN occurrences;
+DROP TABLE health_probe;
+DROP TABLE key_check;
