@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod forwarded;
 pub mod metrics;
+pub mod overload;
 pub mod protocol;
 pub mod server;
 pub mod store;

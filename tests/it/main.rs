@@ -10,6 +10,7 @@ mod fixtures;
 mod independent_srp;
 mod mail;
 mod mdl;
+mod overload;
 mod pg_restart;
 mod provisioning;
 mod srp;
