@@ -13,7 +13,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::forwarded::TrustedProxies;
-use crate::overload::{BodyError, Busy, HealthProbe, Opened, PasswordGate};
+use crate::overload::{BodyError, HealthProbe, Opened, PasswordGate};
 use crate::protocol::{Call, ProvisionError, Provisioning, Reply};
 use crate::store::{NewAudit, Store};
 use crate::wire::codes::Failure;
@@ -280,7 +280,8 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
             return match e {
                 BodyError::TimedOut => {
                     state.metrics.fault("request_timeout");
-                    tracing::info!("request not complete within request_timeout_secs; closing");
+                    // At debug: a flood of slow connections must not become a flood of lines.
+                    tracing::debug!("request not complete within request_timeout_secs; closing");
                     HttpResponse::RequestTimeout()
                         .force_close()
                         .content_type("text/plain; charset=utf-8")
@@ -372,11 +373,7 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
                 return refusal(
                     HttpStatus::SERVICE_UNAVAILABLE,
                     state.password_gate.retry_after_secs(),
-                    match busy {
-                        Busy::QueueFull | Busy::Waited => {
-                            "the server is saturated with password checks; retry later"
-                        }
-                    },
+                    "the server is saturated with password checks; retry later",
                 );
             }
         },
