@@ -4,9 +4,14 @@ standard library only (asyncio). Probes PROVISIONCMD_SERVER_TIME on fresh connec
 an attack runs, samples the server's RSS, and prints `key: value` lines.
 
   overload.py slow      HOST PORT SERVER_PID  [CONNECTIONS SECONDS]
-  overload.py passwords HOST PORT SERVER_PID  [CALLS ADDRESSES SECONDS]
+  overload.py passwords HOST PORT SERVER_PID  [CALLS ADDRESSES SECONDS [RETRY_AT_ONCE]]
+  overload.py probe     HOST PORT INTERVAL_MS SECONDS DELAY_MS LABEL
+
+The probe runs in a process of its own (started by the other modes), so that its latencies
+are not those of the load generator's busy event loop.
 """
 import asyncio
+import subprocess
 import sys
 import time
 
@@ -110,6 +115,26 @@ class Probe:
               f"{pct(ms, 99):.1f} / {max(ms) if ms else float('nan'):.1f}")
 
 
+def start_probe(host, port, interval_ms, seconds, delay_ms, label):
+    """The probe, in its own process; `finish_probe` prints its report."""
+    return subprocess.Popen(
+        [sys.executable, __file__, "probe", host, str(port), str(interval_ms), str(seconds),
+         str(delay_ms), label],
+        stdout=subprocess.PIPE, text=True)
+
+
+def finish_probe(proc):
+    out, _ = proc.communicate(timeout=120)
+    print(out, end="")
+
+
+async def probe_only(host, port, interval_ms, seconds, delay_ms, label):
+    await asyncio.sleep(delay_ms / 1000)
+    probe = Probe(host, port, interval_ms / 1000)
+    await probe.run(seconds)
+    probe.report(label)
+
+
 async def sample_rss(pid, stop, out):
     while not stop.is_set():
         out.append(rss_kb(pid))
@@ -145,28 +170,26 @@ async def slow(host, port, pid, connections=1500, seconds=25):
             except Exception:
                 break
             await asyncio.wait([eof], timeout=1)
-        try:
-            await asyncio.wait_for(eof, 0.5)
+        await asyncio.wait([eof], timeout=0.5)
+        if eof.done():
+            # EOF or a reset: the server closed it.
+            eof.exception()
             closed_after.append(time.monotonic() - start)
-        except Exception:
-            # Still open (or reset after our last write): the server did not close it by now.
-            if eof.done() and eof.exception() is not None:
-                closed_after.append(time.monotonic() - start)
+        else:
+            eof.cancel()
         w.close()
 
     stop = asyncio.Event()
     rss = []
     sampler = asyncio.ensure_future(sample_rss(pid, stop, rss))
     rss_before = rss_kb(pid)
-    probe = Probe(host, port, 0.25)
+    probe = start_probe(host, port, 250, seconds, 0, "probe")
     clients = []
     for i in range(connections):
         clients.append(asyncio.ensure_future(slow_client()))
         if i % 100 == 99:
             await asyncio.sleep(0.05)
-    probing = asyncio.ensure_future(probe.run(seconds))
     await asyncio.gather(*clients)
-    await probing
     stop.set()
     await sampler
     within = sum(1 for t in closed_after if t <= 20)
@@ -174,15 +197,16 @@ async def slow(host, port, pid, connections=1500, seconds=25):
     print(f"closed by the server within 20 s: {within} ({100 * within / max(1, connections):.1f}%); "
           f"close after ms p50 / max: {pct([t * 1000 for t in closed_after], 50):.0f} / "
           f"{max(closed_after, default=float('nan')) * 1000:.0f}")
-    probe.report()
+    finish_probe(probe)
     print(f"server RSS MiB before / max / after: {rss_before / 1024:.1f} / {max(rss, default=0) / 1024:.1f} / "
           f"{rss_kb(pid) / 1024:.1f}")
 
 
-async def passwords(host, port, pid, calls=200, addresses=100, seconds=20):
+async def passwords(host, port, pid, calls=200, addresses=100, seconds=20, retry_at_once=1):
     """`calls` clients, spread over `addresses` loopback source addresses (127.0.0.2 ...),
     each sending password-checking calls back to back on a kept-alive connection for
-    `seconds`; a refused call (503) is retried at once."""
+    `seconds`; a refused call (503) is sent again at once, or (`retry_at_once` 0) after
+    the `Retry-After` it was given."""
     statuses = {}
     end = time.monotonic() + seconds
 
@@ -201,6 +225,8 @@ async def passwords(host, port, pid, calls=200, addresses=100, seconds=20):
                 if status == 200:
                     key += " STAT_RATE_LIMITED" if b"STAT_RATE_LIMITED" in text else " checked"
                 statuses[key] = statuses.get(key, 0) + 1
+                if status == 503 and not retry_at_once:
+                    await asyncio.sleep(float(headers.get("retry-after", "1")))
                 if headers.get("connection", "").lower() == "close":
                     w.close()
                     r = w = None
@@ -216,29 +242,31 @@ async def passwords(host, port, pid, calls=200, addresses=100, seconds=20):
     stop = asyncio.Event()
     rss = []
     sampler = asyncio.ensure_future(sample_rss(pid, stop, rss))
-    probe = Probe(host, port, 0.05)
+    # Probing starts once the load has built up (1 s) and ends before it does.
+    probe = start_probe(host, port, 50, seconds - 2, 1000, "SERVER_TIME probe")
     workers = [asyncio.ensure_future(client(n)) for n in range(calls)]
-    await asyncio.sleep(1)  # let the load build up before probing
-    await probe.run(seconds - 2)
     await asyncio.gather(*workers)
     stop.set()
     await sampler
     total = sum(statuses.values())
-    print(f"password-checking calls: {calls} concurrent from {addresses} addresses for {seconds} s; "
+    print(f"password-checking calls: {calls} concurrent from {addresses} addresses for {seconds} s, "
+          f"a refused call sent again {'at once' if retry_at_once else 'after Retry-After'}; "
           f"answers: {total} ({total / seconds:.0f}/s)")
     for k in sorted(statuses):
         print(f"  {k}: {statuses[k]}")
-    probe.report("SERVER_TIME probe")
+    finish_probe(probe)
     print(f"server RSS MiB max: {max(rss, default=0) / 1024:.1f}")
 
 
 def main():
     mode, host, port, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    extra = [int(a) for a in sys.argv[5:]]
+    extra = [int(a) for a in sys.argv[5:7 if mode == "probe" else None]]
     if mode == "slow":
         asyncio.run(slow(host, port, pid, *extra))
     elif mode == "passwords":
         asyncio.run(passwords(host, port, pid, *extra))
+    elif mode == "probe":
+        asyncio.run(probe_only(host, port, pid, extra[0], extra[1], sys.argv[7]))
     else:
         sys.exit(f"unknown mode {mode}")
 

@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # Issue 11, point 1: slow-body connections against `provd serve` while PROVISIONCMD_SERVER_TIME
 # is probed. CONNECTIONS connections (default 1500) send complete headers (Content-Length
-# 100000) and then one body byte a second for SECONDS (default 25); a probe opens a fresh
+# 100000) and then one body byte a second for DURATION_SECS (default 25); a probe opens a fresh
 # connection every 250 ms. Targets: probe p95 < 1 s, >= 90% of the slow connections closed by
 # the server within 20 s, server RSS < 100 MiB.
 #
 # Usage: benches/load/slow_bodies.sh [PATH_TO_PROVD]      (default: target/release/provd)
-# Env:   CONNECTIONS, SECONDS; PROVD_* variables reach the server (default PROVD_LOG=warn),
+# Env:   CONNECTIONS, DURATION_SECS; PROVD_* variables reach the server (default PROVD_LOG=warn),
 #        except PROVD_DATABASE_URL, which points into a fresh temp dir.
 # Needs: python3 (standard library only). Targets 127.0.0.1 only; needs CONNECTIONS + 100
 # open files in this shell (ulimit -n).
-# Bounded: server start 20 s, load SECONDS + 60 s, server stop 40 s.
+# Bounded: server start 20 s, load DURATION_SECS + 60 s, server stop 40 s.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROVD="${1:-target/release/provd}"
 CONNECTIONS="${CONNECTIONS:-1500}"
-SECONDS_LOAD="${SECONDS:-25}"
+SECONDS_LOAD="${DURATION_SECS:-25}"
 export PROVD_LOG="${PROVD_LOG:-warn}"
 command -v python3 >/dev/null || { echo "python3 not found" >&2; exit 2; }
 [[ -x "$PROVD" ]] || { echo "provd binary not found or not executable: $PROVD" >&2; exit 2; }
@@ -39,6 +39,5 @@ HOSTPORT="${URL#http://}"; HOSTPORT="${HOSTPORT%/}"
 echo "=== provd slow bodies: $CONNECTIONS connections, 1 byte/s for ${SECONDS_LOAD}s; SERVER_TIME probe every 250 ms ==="
 timeout --kill-after=5 "$((SECONDS_LOAD + 60))" \
   python3 "$HERE/overload.py" slow "${HOSTPORT%:*}" "${HOSTPORT##*:}" "$SERVER_PID" "$CONNECTIONS" "$SECONDS_LOAD"
-grep -E 'connection limits' "$TMP/server.log" | sed 's/\x1b\[[0-9;]*m//g' | head -1 || true
 stop_server
 echo "server stop: exit $SERVER_RC ${STOP_SECS}s after SIGTERM"
