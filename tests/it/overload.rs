@@ -12,11 +12,8 @@ use crate::common::{self, element, envelope, seeded, srp_register, TestServer};
 const SERVER_TIME: &str = "<PROV-TYPES:provisioningExecute><cmd>PROVISIONCMD_SERVER_TIME</cmd><attributeSet/></PROV-TYPES:provisioningExecute>";
 
 fn host_port(server: &TestServer) -> String {
-    server
-        .base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned()
+    let base = server.base.trim_end_matches('/');
+    base.split_once("://").map_or(base, |(_, hp)| hp).to_owned()
 }
 
 /// Sends `head` and `body_part` on a fresh connection, then reads until the server closes
@@ -73,6 +70,29 @@ fn an_incomplete_request_is_closed_by_the_server() {
     let got = send_and_wait_for_close(&server, head, b"");
     assert!(got.starts_with("HTTP/1.1 413"), "{got:?}");
     assert!(got.contains("max_body_bytes"), "{got:?}");
+}
+
+#[test]
+fn a_connection_that_never_starts_its_tls_handshake_is_closed() {
+    let db = seeded(common::Backend::Sqlite, 0);
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let cert_path = db.dir().join("cert.pem");
+    let key_path = db.dir().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let server = TestServer::start_with(
+        db,
+        &[
+            ("PROVD_TLS_CERT_FILE", cert_path.to_str().unwrap()),
+            ("PROVD_TLS_KEY_FILE", key_path.to_str().unwrap()),
+            ("PROVD_TLS_HANDSHAKE_TIMEOUT_SECS", "1"),
+        ],
+        ureq::AgentBuilder::new().build(),
+    );
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    // No ClientHello at all: the server gives up on the handshake and closes, sending nothing.
+    assert_eq!(send_and_wait_for_close(&server, "", b""), "");
 }
 
 #[test]
