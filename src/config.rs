@@ -82,6 +82,21 @@ pub struct Config {
     /// How long a message being sent is reserved for its sender; the messages of an instance
     /// that died are sent again after this.
     pub mail_lease_secs: u64,
+    /// A whole request (headers and body) must arrive within this many seconds of the
+    /// connection opening (later requests on a kept-alive connection: of their headers), or
+    /// the connection is closed.
+    pub request_timeout_secs: u64,
+    /// A TLS handshake must complete within this many seconds, or the connection is closed.
+    pub tls_handshake_timeout_secs: u64,
+    /// Open client connections at most, over all workers; lowered to fit the file-descriptor
+    /// limit (whose soft value provd raises to the hard one at start).
+    pub max_connections: usize,
+    /// Calls that check a static password (Argon2) running at once; 0: one per core.
+    pub password_checks: usize,
+    /// Such calls waiting for their turn at most; past it a call is refused at once (HTTP 503).
+    pub password_check_queue: usize,
+    /// How long a waiting call waits at most, in milliseconds, before it is refused (HTTP 503).
+    pub password_check_wait_ms: u64,
     /// Audit rows older than this many days are deleted by the sweeper; 0 keeps them forever.
     pub audit_retention_days: u32,
     /// `allow` (default) or `deny`: whether registering a user whose authenticator is already
@@ -135,6 +150,12 @@ impl Default for Config {
             mail_retry_base_secs: 30,
             mail_poll_secs: 10,
             mail_lease_secs: 300,
+            request_timeout_secs: 10,
+            tls_handshake_timeout_secs: 3,
+            max_connections: 4096,
+            password_checks: 0,
+            password_check_queue: 64,
+            password_check_wait_ms: 2000,
             reactivation: Reactivation::Allow,
             max_reactivations: 0,
             lock_duration_secs: Policy::default().lock_duration_secs,
@@ -215,6 +236,12 @@ impl Config {
             bail!("max_reactivations and lock_duration_secs must not be negative");
         }
         config.check_mail()?;
+        if config.request_timeout_secs < 1 || config.tls_handshake_timeout_secs < 1 {
+            bail!("request_timeout_secs and tls_handshake_timeout_secs must be at least 1");
+        }
+        if config.max_connections < 1 {
+            bail!("max_connections must be at least 1");
+        }
         Ok(config)
     }
 
@@ -261,6 +288,14 @@ impl Config {
             bail!("mail_retry_base_secs, mail_poll_secs and mail_lease_secs must be at least 1");
         }
         Ok(())
+    }
+
+    /// Password-checking calls at once: `password_checks`, or one per core.
+    pub fn password_check_concurrency(&self) -> usize {
+        match self.password_checks {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 
     pub fn policy(&self) -> Policy {

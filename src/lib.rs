@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod forwarded;
 pub mod health;
 pub mod metrics;
+pub mod overload;
 pub mod protocol;
 pub mod refusals;
 pub mod server;

@@ -1,6 +1,8 @@
 //! The HTTP endpoint (actix-web): `POST /` for SOAP, `GET /?wsdl`, `GET /schemas/{name}`,
-//! `GET /health`. Parsing happens on the async worker; protocol and database work on the
-//! blocking pool.
+//! `GET /health`. Small bodies are parsed on the async worker, large ones on the blocking
+//! pool; `PROVISIONCMD_SERVER_TIME`, the WSDL, schemas and `/health` are answered without
+//! the blocking pool; other calls run there, password-checking ones under a global limit
+//! (see [`crate::overload`]).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -11,6 +13,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::forwarded::TrustedProxies;
+use crate::overload::{BodyError, Opened, PasswordGate};
 use crate::protocol::{Call, ProvisionError, Provisioning, Reply};
 use crate::store::{NewAudit, Store};
 use crate::wire::codes::Failure;
@@ -38,6 +41,18 @@ pub struct AppState {
     pub refusals: crate::refusals::Refusals,
     /// Audit rows older than this are swept; 0 keeps them.
     pub audit_retention_days: u32,
+    /// The global limit on calls that run Argon2.
+    pub password_gate: PasswordGate,
+    /// Request bodies larger than this are refused (HTTP 413).
+    pub max_body_bytes: usize,
+    /// See `Config::request_timeout_secs`.
+    pub request_timeout: std::time::Duration,
+    /// See `Config::tls_handshake_timeout_secs`.
+    pub tls_handshake_timeout: std::time::Duration,
+    /// Open connections at most (before the file-descriptor limit lowers it).
+    pub max_connections: usize,
+    /// File descriptors kept free of client connections.
+    pub reserved_fds: u64,
 }
 
 impl AppState {
@@ -62,6 +77,18 @@ impl AppState {
             health,
             refusals: crate::refusals::Refusals::default(),
             audit_retention_days: config.audit_retention_days,
+            password_gate: PasswordGate::new(
+                config.password_check_concurrency(),
+                config.password_check_queue,
+                std::time::Duration::from_millis(config.password_check_wait_ms),
+            ),
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
+            tls_handshake_timeout: std::time::Duration::from_secs(
+                config.tls_handshake_timeout_secs,
+            ),
+            max_connections: config.max_connections,
+            reserved_fds: crate::overload::reserved_fds(config.pool_size),
         }
     }
 }
@@ -233,9 +260,93 @@ fn run_call(
     }
 }
 
-async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+/// Bodies up to this size are parsed on the async worker (well under a millisecond); larger
+/// ones on the blocking pool, after being charged to the per-address rate limit.
+const INLINE_PARSE_BYTES: usize = 16 * 1024;
+
+/// Takes one call from the per-address rate limit; true when the address is over it.
+fn rate_limited(state: &AppState, client: Option<std::net::IpAddr>) -> bool {
+    matches!((&state.limiter, client), (Some(l), Some(ip)) if l.check_key(&ip).is_err())
+}
+
+/// A SOAP Fault with another HTTP status than 500 and a `Retry-After`, for a refusal that
+/// says nothing about the request itself.
+fn refusal(status: HttpStatus, retry_after_secs: u64, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(ContentType(mime_text_xml()))
+        .insert_header((
+            actix_web::http::header::RETRY_AFTER,
+            retry_after_secs.to_string(),
+        ))
+        .body(response::fault(!status.is_server_error(), message))
+}
+
+async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let now = Instant::now();
+    let clock = req
+        .conn_data::<Opened>()
+        .map_or(now, |o| o.clock_start(now));
+    let client = client_ip(&state, &req);
+    let body = match crate::overload::read_body(
+        &req,
+        payload,
+        state.max_body_bytes,
+        clock + state.request_timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(e) => {
+            // Refused bodies count towards the per-address limit.
+            rate_limited(&state, client);
+            return match e {
+                BodyError::TimedOut => {
+                    state.metrics.fault("request_timeout");
+                    // At debug: a flood of slow connections must not become a flood of lines.
+                    tracing::debug!("request not complete within request_timeout_secs; closing");
+                    HttpResponse::RequestTimeout()
+                        .force_close()
+                        .content_type("text/plain; charset=utf-8")
+                        .body("the request did not arrive within request_timeout_secs\n")
+                }
+                BodyError::TooLarge(max) => {
+                    state.metrics.fault("too_large");
+                    HttpResponse::PayloadTooLarge()
+                        .force_close()
+                        .content_type("text/plain; charset=utf-8")
+                        .body(format!(
+                            "request bodies are limited to {max} bytes (max_body_bytes)\n"
+                        ))
+                }
+                BodyError::Broken(e) => {
+                    tracing::debug!(error = %e, "request body broken off");
+                    HttpResponse::BadRequest().force_close().finish()
+                }
+            };
+        }
+    };
     let started = Instant::now();
-    let parsed = match parse_request(&body, &state.limits) {
+    // A large body is charged to the rate limit before it is parsed: a flood of them from one
+    // address stops costing parse time once the address is over its limit.
+    let charged = body.len() > INLINE_PARSE_BYTES;
+    if charged && rate_limited(&state, client) {
+        state.metrics.fault("rate_limited");
+        return refusal(
+            HttpStatus::TOO_MANY_REQUESTS,
+            60,
+            "too many requests from this address; retry later",
+        );
+    }
+    let parsed = if charged {
+        let st = state.clone();
+        match web::block(move || parse_request(&body, &st.limits)).await {
+            Ok(p) => p,
+            Err(_) => return fault(false, "the server is shutting down"),
+        }
+    } else {
+        parse_request(&body, &state.limits)
+    };
+    let parsed = match parsed {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = %e, "SOAP fault");
@@ -244,28 +355,56 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
                 crate::wire::WireError::NotSoap(_) => "not_soap",
                 crate::wire::WireError::UnknownOperation(_) => "unknown_operation",
             });
+            if !charged {
+                rate_limited(&state, client);
+            }
             // Every wire error is the sender's: SOAP-ENV:Client.
             return fault(true, &e.to_string());
         }
     };
     let _in_flight = state.metrics.in_flight();
-    let client = client_ip(&state, &req);
     let mut call = parsed.call.map_err(|e| Failure::from(&e));
-    let limited = !matches!(call, Ok(Call::ServerTime))
-        && matches!((&state.limiter, client), (Some(l), Some(ip)) if l.check_key(&ip).is_err());
+    let client_addr = client.map(|ip| ip.to_string());
+    let operation = parsed.operation;
+    let command = parsed.command;
+    let server_time = matches!(call, Ok(Call::ServerTime));
+    if server_time && !state.audit_server_time {
+        // Nothing to write: answered here, never behind the blocking pool.
+        let outcome = run_call(&state, operation, command, call, client_addr);
+        state.metrics.call(
+            &outcome.command,
+            &outcome.status,
+            started.elapsed().as_secs_f64(),
+        );
+        return xml(HttpStatus::OK, outcome.body);
+    }
+    let limited = !server_time && !charged && rate_limited(&state, client);
     if limited {
         call = Err(Failure {
             status: crate::wire::codes::StatusCode::RateLimited,
             description: "too many provisioning calls from this address; retry later".into(),
         });
         if let (Some(ip), Err(f)) = (client, &call) {
-            return rate_limited(&state, ip, parsed.operation, parsed.command, f, started).await;
+            return answer_rate_limited(&state, ip, operation, command, f, started).await;
         }
     }
-    let client_addr = client.map(|ip| ip.to_string());
+    // Calls that run Argon2 wait for their turn here, without holding a blocking thread.
+    let _permit = match &call {
+        Ok(c) if c.checks_password() => match state.password_gate.enter().await {
+            Ok(permit) => Some(permit),
+            Err(busy) => {
+                state.metrics.fault("busy");
+                tracing::debug!(?busy, command = %command, "password checks saturated; refused");
+                return refusal(
+                    HttpStatus::SERVICE_UNAVAILABLE,
+                    state.password_gate.retry_after_secs(),
+                    "the server is saturated with password checks; retry later",
+                );
+            }
+        },
+        _ => None,
+    };
     let st = state.clone();
-    let operation = parsed.operation;
-    let command = parsed.command;
     let done = web::block(move || {
         let outcome = run_call(&st, operation, command, call, client_addr);
         match &outcome.audit {
@@ -302,7 +441,7 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
 
 /// A rate-limited refusal: answered at once; audited and logged once per address and minute
 /// (see [`crate::refusals`]).
-async fn rate_limited(
+async fn answer_rate_limited(
     state: &web::Data<AppState>,
     ip: std::net::IpAddr,
     operation: Operation,
@@ -432,6 +571,20 @@ pub async fn serve(
         tls,
     } = listener;
     let listen = listen.as_str();
+    // Connections never exhaust the file descriptors: accept pauses at the cap instead of
+    // failing with EMFILE.
+    let fd_limit = crate::overload::raise_fd_limit();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let connections =
+        crate::overload::connection_cap(state.max_connections, fd_limit, state.reserved_fds);
+    let per_worker = (connections / workers).max(1);
+    tracing::info!(
+        fd_limit = fd_limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+        max_connections = per_worker * workers,
+        "connection limits"
+    );
+    let request_timeout = state.request_timeout;
+    let tls_handshake_timeout = state.tls_handshake_timeout;
     let state = web::Data::new(state);
     let sweeper = state.clone();
     let flusher = state.clone();
@@ -472,10 +625,24 @@ pub async fn serve(
     .shutdown_timeout(30)
     // SIGINT and SIGTERM are handled below: both drain (actix's own SIGINT stops at once).
     .disable_signals()
-    .worker_max_blocking_threads(blocking_threads.max(1));
+    .worker_max_blocking_threads(blocking_threads.max(1))
+    .workers(workers)
+    .max_connections(per_worker)
+    // The headers of a connection's first request; the body's deadline is kept by the
+    // handler, counted from the accept recorded here.
+    .client_request_timeout(request_timeout)
+    .on_connect(|_, ext| {
+        ext.insert(Opened::now());
+    });
     let scheme = if tls.is_some() { "https" } else { "http" };
     let server = match tls {
-        Some(config) => server.bind_rustls_0_23(listen, config),
+        // Handshakes in progress may take every connection slot, so that connections that
+        // never send a ClientHello do not keep real clients waiting; each gets its own short
+        // deadline.
+        Some(config) => server
+            .tls_handshake_timeout(tls_handshake_timeout)
+            .max_connection_rate(per_worker)
+            .bind_rustls_0_23(listen, config),
         None => server.bind(listen),
     }
     .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

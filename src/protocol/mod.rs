@@ -119,6 +119,18 @@ impl Call {
         }
     }
 
+    /// Whether the call runs Argon2 (checks a static password, derives a key from one): the
+    /// server runs these under a global concurrency limit.
+    pub fn checks_password(&self) -> bool {
+        matches!(
+            self,
+            Call::SrpRegister(_)
+                | Call::Register(_)
+                | Call::DsappRegister(_)
+                | Call::MdlRegister(_)
+        )
+    }
+
     /// The registration a call is about, for the audit trail.
     pub fn audit_registration(&self) -> Option<&RegistrationId> {
         match self {

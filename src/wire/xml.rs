@@ -3,6 +3,9 @@
 //! DTDs are refused outright (no entity expansion, no external fetch), and depth, element
 //! count and text size are bounded.
 
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
@@ -18,6 +21,10 @@ pub struct Limits {
     pub max_depth: usize,
     pub max_elements: usize,
     pub max_attributes_per_element: usize,
+    /// Namespace declarations (`xmlns`, `xmlns:p`) on one element.
+    pub max_namespace_declarations_per_element: usize,
+    /// Namespace declarations in scope at once (on an element and its ancestors).
+    pub max_namespaces_in_scope: usize,
 }
 
 impl Default for Limits {
@@ -26,14 +33,17 @@ impl Default for Limits {
             max_depth: 32,
             max_elements: 4096,
             max_attributes_per_element: 32,
+            max_namespace_declarations_per_element: 32,
+            max_namespaces_in_scope: 64,
         }
     }
 }
 
-/// An expanded name: namespace URI (None for unqualified) and local name.
+/// An expanded name: namespace URI (None for unqualified) and local name. The URI is shared
+/// with its declaration, so that a long URI named by many attributes is not copied each time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QName {
-    pub ns: Option<String>,
+    pub ns: Option<Rc<str>>,
     pub local: String,
 }
 
@@ -65,24 +75,59 @@ impl Element {
     }
 }
 
+/// The namespace bindings in scope: one stack of URIs per prefix, so that a lookup costs the
+/// same however many declarations are in scope.
+#[derive(Default)]
 struct Scope {
-    /// (prefix, uri) pairs; `""` is the default namespace. Each element pushes its
-    /// declarations and records how many it pushed.
-    bindings: Vec<(String, String)>,
+    /// Prefix (`""` for the default namespace) to the URIs bound to it, innermost last.
+    bindings: HashMap<String, Vec<Rc<str>>>,
+    /// The prefixes declared by the open elements, in order; `pushed` holds how many each
+    /// element declared.
+    declared: Vec<String>,
     pushed: Vec<usize>,
 }
 
 impl Scope {
-    fn lookup(&self, prefix: &str) -> Option<&str> {
+    fn lookup(&self, prefix: &str) -> Option<Rc<str>> {
         if prefix == "xml" {
-            return Some(XML_NS);
+            return Some(Rc::from(XML_NS));
         }
         self.bindings
-            .iter()
-            .rev()
-            .find(|(p, _)| p == prefix)
-            .map(|(_, u)| u.as_str())
+            .get(prefix)
+            .and_then(|uris| uris.last())
             .filter(|u| !u.is_empty())
+            .cloned()
+    }
+
+    fn declare(&mut self, prefix: String, uri: String, limits: &Limits) -> Result<(), WireError> {
+        if self.declared.len() >= limits.max_namespaces_in_scope {
+            return Err(WireError::Malformed(format!(
+                "more than {} namespace declarations in scope (limit max_namespaces_in_scope)",
+                limits.max_namespaces_in_scope
+            )));
+        }
+        self.bindings
+            .entry(prefix.clone())
+            .or_default()
+            .push(Rc::from(uri));
+        self.declared.push(prefix);
+        Ok(())
+    }
+
+    /// Drops the declarations of the element being closed.
+    fn close(&mut self) {
+        let n = self.pushed.pop().unwrap_or(0);
+        for _ in 0..n {
+            let Some(prefix) = self.declared.pop() else {
+                break;
+            };
+            if let Some(uris) = self.bindings.get_mut(&prefix) {
+                uris.pop();
+                if uris.is_empty() {
+                    self.bindings.remove(&prefix);
+                }
+            }
+        }
     }
 
     fn resolve(&self, qname: &str, use_default: bool) -> Result<QName, WireError> {
@@ -93,10 +138,9 @@ impl Scope {
         let ns = match prefix {
             Some(p) => Some(
                 self.lookup(p)
-                    .ok_or_else(|| WireError::Malformed(format!("undeclared prefix {p:?}")))?
-                    .to_owned(),
+                    .ok_or_else(|| WireError::Malformed(format!("undeclared prefix {p:?}")))?,
             ),
-            None if use_default => self.lookup("").map(str::to_owned),
+            None if use_default => self.lookup(""),
             None => None,
         };
         Ok(QName {
@@ -113,6 +157,8 @@ fn utf8(bytes: &[u8]) -> Result<&str, WireError> {
 fn open(e: &BytesStart<'_>, scope: &mut Scope, limits: &Limits) -> Result<Element, WireError> {
     let mut raw_attrs = Vec::new();
     let mut pushed = 0;
+    // This element's count of declarations, for `Scope::close`, kept up to date as they come.
+    scope.pushed.push(0);
     for (count, attr) in e.attributes().with_checks(true).enumerate() {
         if count >= limits.max_attributes_per_element {
             return Err(WireError::Malformed(format!(
@@ -126,17 +172,29 @@ fn open(e: &BytesStart<'_>, scope: &mut Scope, limits: &Limits) -> Result<Elemen
             .unescape_value()
             .map_err(|err| WireError::Malformed(err.to_string()))?
             .into_owned();
-        if key == "xmlns" {
-            scope.bindings.push((String::new(), value));
-            pushed += 1;
-        } else if let Some(prefix) = key.strip_prefix("xmlns:") {
-            scope.bindings.push((prefix.to_owned(), value));
-            pushed += 1;
+        let prefix = if key == "xmlns" {
+            Some(String::new())
         } else {
-            raw_attrs.push((key, value));
+            key.strip_prefix("xmlns:").map(str::to_owned)
+        };
+        match prefix {
+            Some(prefix) => {
+                if pushed >= limits.max_namespace_declarations_per_element {
+                    return Err(WireError::Malformed(format!(
+                        "an element declares more than {} namespaces \
+                         (limit max_namespace_declarations_per_element)",
+                        limits.max_namespace_declarations_per_element
+                    )));
+                }
+                scope.declare(prefix, value, limits)?;
+                pushed += 1;
+                if let Some(last) = scope.pushed.last_mut() {
+                    *last = pushed;
+                }
+            }
+            None => raw_attrs.push((key, value)),
         }
     }
-    scope.pushed.push(pushed);
     let name = scope.resolve(utf8(e.name().as_ref())?, true)?;
     let mut attributes = Vec::with_capacity(raw_attrs.len());
     let mut xsi_type = None;
@@ -161,10 +219,7 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Element, WireError> {
     let mut reader = Reader::from_reader(input);
     reader.config_mut().trim_text(false);
     reader.config_mut().check_end_names = true;
-    let mut scope = Scope {
-        bindings: Vec::new(),
-        pushed: Vec::new(),
-    };
+    let mut scope = Scope::default();
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
@@ -172,9 +227,7 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Element, WireError> {
 
     let close = |stack: &mut Vec<Element>, scope: &mut Scope, root: &mut Option<Element>| {
         let done = stack.pop().expect("an open element");
-        let n = scope.pushed.pop().unwrap_or(0);
-        let keep = scope.bindings.len() - n;
-        scope.bindings.truncate(keep);
+        scope.close();
         match stack.last_mut() {
             Some(parent) => parent.children.push(done),
             None => *root = Some(done),
@@ -294,6 +347,63 @@ mod tests {
         assert!(matches!(p(&deep), Err(WireError::Malformed(m)) if m.contains("nesting")));
         let wide = format!("<a>{}</a>", "<b/>".repeat(5000));
         assert!(matches!(p(&wide), Err(WireError::Malformed(m)) if m.contains("elements")));
+    }
+
+    #[test]
+    fn caps_namespace_declarations_per_element_and_in_scope() {
+        let decls = |n: usize, tag: &str| {
+            (0..n)
+                .map(|i| format!(r#" xmlns:{tag}{i}="urn:{tag}:{i}""#))
+                .collect::<String>()
+        };
+        let limits = Limits {
+            max_attributes_per_element: 64,
+            ..Limits::default()
+        };
+        let one = format!("<a{}/>", decls(33, "p"));
+        let e = parse(one.as_bytes(), &limits).unwrap_err().to_string();
+        assert!(
+            e.contains("more than 32 namespaces")
+                && e.contains("max_namespace_declarations_per_element"),
+            "{e}"
+        );
+        let nested = format!(
+            "<a{}><b{}><c{}/></b></a>",
+            decls(30, "p"),
+            decls(30, "q"),
+            decls(5, "r")
+        );
+        let e = p(&nested).unwrap_err().to_string();
+        assert!(
+            e.contains("more than 64 namespace declarations in scope")
+                && e.contains("max_namespaces_in_scope"),
+            "{e}"
+        );
+        // Declarations leave scope with their element: siblings may each declare up to the cap.
+        let siblings = format!(
+            "<a{}><b{}/><b{}/></a>",
+            decls(30, "p"),
+            decls(30, "q"),
+            decls(30, "r")
+        );
+        assert!(p(&siblings).is_ok());
+    }
+
+    #[test]
+    fn inner_declarations_shadow_and_are_dropped_on_close() {
+        let el = p(r#"<a xmlns:x="urn:outer" xmlns="urn:d"><b xmlns:x="urn:inner" xmlns=""><x:c/><d/></b><x:e/><f/></a>"#)
+            .unwrap();
+        let b = &el.children[0];
+        assert!(
+            b.name.is(None, "b"),
+            "xmlns=\"\" applies to its own element"
+        );
+        assert!(b.children[0].name.is(Some("urn:inner"), "c"));
+        assert!(b.children[1].name.is(None, "d"));
+        assert!(el.children[1].name.is(Some("urn:outer"), "e"));
+        assert!(el.children[2].name.is(Some("urn:d"), "f"));
+        let e = p(r#"<a><b xmlns:x="urn:x"/><x:c/></a>"#).unwrap_err();
+        assert!(e.to_string().contains("undeclared prefix \"x\""), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod lifecycle;
 mod mail;
 mod master_key;
 mod mdl;
+mod overload;
 #[cfg(feature = "postgres")]
 mod pg_restart;
 mod protocol_vectors;
