@@ -80,6 +80,8 @@ pub struct Config {
     /// How long a message being sent is reserved for its sender; the messages of an instance
     /// that died are sent again after this.
     pub mail_lease_secs: u64,
+    /// The Hermod-style REST front (`[hermod]`, `PROVD_HERMOD__*`).
+    pub hermod: crate::hermod::Settings,
 }
 
 impl Default for Config {
@@ -111,6 +113,7 @@ impl Default for Config {
             mail_retry_base_secs: 30,
             mail_poll_secs: 10,
             mail_lease_secs: 300,
+            hermod: crate::hermod::Settings::default(),
         }
     }
 }
@@ -167,7 +170,7 @@ impl Config {
             None => fig = fig.merge(Toml::file("provd.toml")),
         }
         fig = fig
-            .merge(Env::prefixed("PROVD_").ignore(&["config"]))
+            .merge(Env::prefixed("PROVD_").ignore(&["config"]).split("__"))
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().context("invalid configuration")?;
         if config.pool_size == 0 {
@@ -183,6 +186,7 @@ impl Config {
             bail!("ephemeral_lifetime_secs and registration_lifetime_secs must be at least 1");
         }
         config.check_mail()?;
+        config.hermod.check()?;
         Ok(config)
     }
 

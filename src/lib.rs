@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod forwarded;
+pub mod hermod;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

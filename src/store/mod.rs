@@ -5,6 +5,7 @@
 mod audit;
 mod authenticators;
 mod devices;
+pub mod hermod;
 mod outbox;
 mod registrations;
 pub mod schema;
