@@ -20,3 +20,42 @@ pub mod verify;
 pub mod wire;
 
 pub use settings::Settings;
+
+pub mod client;
+pub mod commands;
+pub mod service;
+pub mod trust;
+pub mod worker;
+
+pub use service::Hermod;
+
+use actix_web::web;
+
+/// Mounts the front under its context path.
+pub fn mount(cfg: &mut web::ServiceConfig, front: &web::Data<Hermod>) {
+    let mut scope = web::scope(&front.settings.context_path).app_data(front.clone());
+    for register in commands::ALL {
+        scope = scope.configure(register);
+    }
+    cfg.service(scope);
+}
+
+/// The front for a server that listens at `bound` (e.g. `http://127.0.0.1:8888`): loads the
+/// trust-store file if one is configured.
+pub fn start(
+    store: crate::store::Store,
+    settings: Settings,
+    provd_public_url: Option<&str>,
+    bound: &str,
+) -> anyhow::Result<Hermod> {
+    let base = match (&settings.public_url, provd_public_url) {
+        (None, None) => format!("{}{}", bound.trim_end_matches('/'), settings.context_path),
+        _ => settings.public_base(provd_public_url, bound),
+    };
+    let clock: service::Clock = std::sync::Arc::new(crate::store::now);
+    if let Some(path) = &settings.trust_store {
+        let loaded = trust::load_file(&store, path, crate::store::now())?;
+        tracing::info!(entries = loaded.len(), "hermod: trust store loaded");
+    }
+    Ok(Hermod::new(store, settings, base, clock))
+}

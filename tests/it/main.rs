@@ -7,6 +7,7 @@ mod crash;
 mod delivery;
 mod dsapp;
 mod fixtures;
+mod hermod;
 mod independent_srp;
 mod mail;
 mod mdl;
