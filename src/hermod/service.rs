@@ -635,6 +635,14 @@ impl Hermod {
                     &cb,
                     now,
                 )?;
+                let Some(attempts) = attempts else {
+                    // Another answer completed or ended the command meanwhile.
+                    return Err(ApiError::new(
+                        409,
+                        "already_answered",
+                        "this command has already been answered",
+                    ));
+                };
                 if attempts >= self.settings.max_attempts {
                     self.wake.notify();
                 }

@@ -783,7 +783,8 @@ impl Store {
     }
 
     /// Counts a rejected answer; at `limit` attempts the command becomes `FAILED` with
-    /// `error` and `callback` is queued. Returns the attempts so far.
+    /// `error` and `callback` is queued. Returns the attempts so far, or `None` when the
+    /// command is no longer in progress (another answer won meanwhile; nothing counted).
     pub fn count_hermod_attempt(
         &self,
         command: &HermodCommand,
@@ -791,7 +792,7 @@ impl Store {
         error: &str,
         callback: &NewCallback,
         now: i64,
-    ) -> Result<i32, StoreError> {
+    ) -> Result<Option<i32>, StoreError> {
         self.write_tx(|c| {
             let moved = diesel::update(
                 hermod_commands::table
@@ -807,10 +808,13 @@ impl Store {
                 .find(command.id)
                 .select(hermod_commands::attempts)
                 .first(c)?;
-            if moved == 1 && attempts >= limit {
+            if moved != 1 {
+                return Ok(None);
+            }
+            if attempts >= limit {
                 finish_on(c, command, CommandState::Failed, Some(error), callback, now)?;
             }
-            Ok(attempts)
+            Ok(Some(attempts))
         })
     }
 

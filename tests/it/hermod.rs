@@ -846,9 +846,11 @@ fn callbacks_are_retried_until_delivered_with_a_stable_id_and_hmac() {
 fn two_instances_race_one_answer_and_one_wins() {
     for backend in backends() {
         let f = start(backend, vec![], &[]);
+        // Instances behind one name share the public URL (the first's own address here).
+        let public = format!("{}hermod", f.server.base);
         let second = TestServer::start_with(
             TestDb::at_url(&f.server.db.url),
-            &[],
+            &[("PROVD_HERMOD__PUBLIC_URL", &public)],
             ureq::AgentBuilder::new().build(),
         );
         let r = f.provision(&ec_request("n-race", &["signer"]));
@@ -872,7 +874,11 @@ fn two_instances_race_one_answer_and_one_wins() {
                     let (body, path, barrier) = (body.clone(), path.clone(), barrier.clone());
                     s.spawn(move || {
                         barrier.wait();
-                        http(b, "POST", &path, &[], Some(&body)).status
+                        let r = http(b, "POST", &path, &[], Some(&body));
+                        if r.status != 200 {
+                            eprintln!("race loser: {:?}", r.body);
+                        }
+                        r.status
                     })
                 })
                 .collect();
