@@ -58,7 +58,8 @@ pub fn parse_uri(uri: &str) -> Result<(String, String), ClientError> {
         let h = super::service::host_of(&url);
         h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|i| i.is_loopback())
     };
-    if !url.starts_with("https://") && !(url.starts_with("http://") && loopback) {
+    let allowed = url.starts_with("https://") || (url.starts_with("http://") && loopback);
+    if !allowed {
         return Err(ClientError::BadUri(
             "the box URL must be https (or loopback http)".into(),
         ));
@@ -86,6 +87,9 @@ fn percent_decode(s: &str) -> Result<String, ClientError> {
     String::from_utf8(out).map_err(|_| ClientError::BadUri("not UTF-8".into()))
 }
 
+/// A generated device key: keyid, RFC 7638 thumbprint, PKCS#8 DER of the private key.
+pub type DeviceKey = (String, String, Vec<u8>);
+
 /// How to play.
 #[derive(Default)]
 pub struct Options {
@@ -106,7 +110,7 @@ pub struct Played {
     pub state: String,
     pub profile_id: Option<String>,
     /// (keyid, thumbprint, PKCS#8 DER of the private key)
-    pub keys: Vec<(String, String, Vec<u8>)>,
+    pub keys: Vec<DeviceKey>,
     /// The answer posted (for replay tests).
     pub data: Option<String>,
 }
@@ -158,7 +162,7 @@ pub fn answer(
     message: &Message,
     attestation: &Signer,
     opts: &Options,
-) -> Result<(String, Vec<(String, String, Vec<u8>)>), ClientError> {
+) -> Result<(String, Vec<DeviceKey>), ClientError> {
     let pc = &message.prov_command;
     let nonce = if opts.wrong_nonce {
         format!("{}x", pc.nonce)

@@ -38,7 +38,7 @@ pub fn key_from_jwk(jwk: &Value) -> Result<PublicKey> {
 /// A public key from a PEM `PUBLIC KEY` (SPKI).
 pub fn key_from_pem(pem: &str) -> Result<PublicKey> {
     let der = pem_der(pem).context("no PEM block")?;
-    Ok(super::csr::spki_key(&der).map_err(|e| anyhow::anyhow!("{e}"))?)
+    super::csr::spki_key(&der).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Adds (or updates, by thumbprint) an entry. Keys under 2048 bits and algorithms that do
