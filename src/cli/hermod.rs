@@ -32,6 +32,8 @@ pub enum HermodCommand {
     /// The callback outbox.
     #[command(subcommand)]
     Callbacks(CallbacksCmd),
+    /// Print the provisioning link of an IN_PROGRESS command as a QR code in the terminal.
+    Qr { id: i64 },
     /// Test only: insert a command with fixed ids and token (replaying the shared vectors).
     #[command(hide = true)]
     SeedCommand {
@@ -182,6 +184,26 @@ pub fn run(c: HermodCommand, store: &Store, config: &Config, out: &Output) -> Re
         HermodCommand::Command(c) => command(c, store, config, out),
         HermodCommand::Profile(c) => profile(c, store, config, out),
         HermodCommand::Callbacks(c) => callbacks(c, store, out),
+        HermodCommand::Qr { id } => {
+            let c = store.hermod_command(id)?.context("no such command")?;
+            let cl = store
+                .hermod_client(&c.client_id)?
+                .context("the command's client is gone")?;
+            let h = front(store, config);
+            let uri = h
+                .destination_uri(&cl, &id.to_string())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if out.json {
+                println!("{}", json!({"uri": uri}));
+            } else {
+                println!(
+                    "{}",
+                    crate::hermod::qr::terminal(&uri).map_err(|e| anyhow::anyhow!("{e}"))?
+                );
+                println!("{uri}");
+            }
+            Ok(())
+        }
         HermodCommand::SeedCommand {
             client,
             request,

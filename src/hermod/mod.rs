@@ -15,6 +15,7 @@ pub mod csr;
 pub mod error;
 pub mod jws;
 pub mod model;
+pub mod qr;
 pub mod settings;
 pub mod verify;
 pub mod wire;

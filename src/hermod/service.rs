@@ -54,6 +54,11 @@ pub struct Hermod {
     pub wake: Wake,
 }
 
+/// The sealing context of a command's token.
+fn token_context(bid: &str) -> String {
+    format!("hermod-token:{bid}")
+}
+
 /// A random UUIDv4 from the OS generator.
 pub fn uuid_v4() -> String {
     let mut b = [0u8; 16];
@@ -325,6 +330,10 @@ impl Hermod {
         let request_json = serde_json::to_string(&spec.normalized)
             .map_err(|e| ApiError::new(500, "internal_error", e.to_string()))?;
         let token_hash = sha256(fixed.token.as_bytes());
+        let sealed_token = self
+            .store
+            .key()
+            .seal(&token_context(&fixed.bid), fixed.token.as_bytes());
         let new = NewCommand {
             id: fixed.id,
             client_id: &client.client_id,
@@ -336,6 +345,7 @@ impl Hermod {
             bid: &fixed.bid,
             mid: &fixed.mid,
             token_sha256: &token_hash,
+            sealed_token: &sealed_token,
             box_id: &fixed.box_id,
             created_at: now,
             timeout_at: fixed.timeout_at.unwrap_or(now + spec.timeout),
@@ -367,6 +377,21 @@ impl Hermod {
             Some(c) if c.client_id == client.client_id => Ok(c),
             _ => Err(ApiError::unknown_command()),
         }
+    }
+
+    /// The full destination URI (with the token) of an IN_PROGRESS command, for its QR code.
+    pub fn destination_uri(&self, client: &HermodClient, id: &str) -> Result<String, ApiError> {
+        let c = self.owned(client, id)?;
+        if self.settle_timeout(&c)?.is_terminal() {
+            return Err(ApiError::gone());
+        }
+        let token = c
+            .sealed_token
+            .as_deref()
+            .and_then(|s| self.store.key().open(&token_context(&c.bid), s).ok())
+            .and_then(|t| String::from_utf8(t.to_vec()).ok())
+            .ok_or_else(|| ApiError::new(500, "internal_error", "the token does not open"))?;
+        Ok(self.uri(&c.bid, &token))
     }
 
     /// Moves an in-progress command past its timeout to TIMEOUT (with its callback).
@@ -750,7 +775,7 @@ mod tests {
     #[test]
     fn helpers() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T08:26:40Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
         let u = uuid_v4();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");

@@ -5,9 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// An integer that may also arrive as a decimal string (`"2048"`, `1500`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(untagged)]
 pub enum IntOrString {
     Int(i64),
@@ -27,7 +28,7 @@ impl IntOrString {
 }
 
 /// `POST /rest/command/provision` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionRequest {
     #[serde(rename = "commandHeader", default)]
@@ -37,7 +38,7 @@ pub struct ProvisionRequest {
 }
 
 /// Unknown members are ignored (forward compatibility, spec section 3.1).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct CommandHeader {
     pub lifespan: Option<IntOrString>,
     pub timeout: Option<IntOrString>,
@@ -45,10 +46,11 @@ pub struct CommandHeader {
     pub external_id: Option<String>,
     pub to: Option<Vec<String>>,
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: serde_json::Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProvCommand {
     pub nonce: String,
@@ -58,7 +60,7 @@ pub struct ProvCommand {
     pub profile: Profile,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub servername: String,
@@ -77,7 +79,7 @@ pub struct Profile {
     pub certreq: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyGenRequest {
     pub keyid: String,
@@ -96,7 +98,7 @@ pub struct KeyGenRequest {
     pub certreq: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyTypePrior {
     pub keytype: String,
@@ -105,7 +107,7 @@ pub struct KeyTypePrior {
 }
 
 /// One destination of a command (seed shape).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Destination {
     pub to: String,
     pub bid: String,
@@ -116,7 +118,7 @@ pub struct Destination {
 
 /// The 200 answer to a provision command (seed shape), and the base of the status answer
 /// and the callback.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CommandView {
     #[serde(rename = "commandId")]
     pub command_id: String,
@@ -127,7 +129,7 @@ pub struct CommandView {
     pub fqdn: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ResponseHeader {
     #[serde(rename = "inReplyTo")]
     pub in_reply_to: String,
@@ -135,7 +137,7 @@ pub struct ResponseHeader {
 }
 
 /// `GET /rest/command/{id}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CommandStatus {
     #[serde(flatten)]
     pub view: CommandView,
@@ -157,7 +159,7 @@ pub struct CommandStatus {
 }
 
 /// The callback body (section 8 and 14.9).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Callback {
     #[serde(rename = "responseHeader")]
     pub response_header: ResponseHeader,
@@ -177,13 +179,13 @@ pub struct Callback {
 }
 
 /// `GET /rest/ms/{bid}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BoxListing {
     pub bid: String,
     pub messages: Vec<BoxEntry>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BoxEntry {
     pub mid: String,
     pub location: String,
@@ -192,7 +194,7 @@ pub struct BoxEntry {
 }
 
 /// `GET /rest/ms/{bid}/{mid}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Message {
     pub mid: String,
     #[serde(rename = "commandType")]
@@ -205,7 +207,7 @@ pub struct Message {
 }
 
 /// `POST /rest/ms/{bid}/{mid}` body.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Answer {
     pub status: u16,
@@ -214,7 +216,7 @@ pub struct Answer {
 }
 
 /// `POST /rest/ms/{bid}/{mid}` success.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AnswerAccepted {
     pub state: String,
     #[serde(rename = "profileId", skip_serializing_if = "Option::is_none")]
@@ -222,7 +224,7 @@ pub struct AnswerAccepted {
 }
 
 /// Every error body (section 3.5).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub status: u16,
     pub error: String,

@@ -143,6 +143,7 @@ diesel::table! {
         bid -> Text,
         mid -> Text,
         token_sha256 -> Binary,
+        sealed_token -> Nullable<Binary>,
         box_id -> Text,
         attempts -> Integer,
         token_failures -> Integer,

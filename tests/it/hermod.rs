@@ -445,6 +445,23 @@ fn the_reference_client_accepts_and_declines() {
             uri.starts_with("com.nexusgroup.pluginout:///url=http%3A%2F%2F127.0.0.1"),
             "{uri}"
         );
+        // The QR code of the link, for its own client only, while the command runs.
+        let qr = ureq::get(&format!("{}hermod/rest/command/{id}/qr.svg", f.server.base))
+            .set("X-Api-Key", &f.api_key)
+            .call()
+            .unwrap();
+        assert_eq!(qr.content_type(), "image/svg+xml");
+        assert_eq!(qr.header("Cache-Control"), Some("no-store"));
+        assert!(qr.into_string().unwrap().contains("<svg"));
+        let (ok, out, _) = cli_result(&f.server.db, &["--json", "hermod", "qr", &id], None);
+        assert!(ok);
+        // The CLI builds the link from the configuration (no hermod.public_url here, so its
+        // host part is the configured listen address); the token is the command's own.
+        let cli_uri = serde_json::from_str::<Value>(&out).unwrap()["uri"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(token_of(&cli_uri), token_of(&uri));
         let agent = ureq::AgentBuilder::new().build();
         let played = client::play(&agent, &uri, &attestation(), &Options::default()).unwrap();
         assert_eq!(played.state, "COMPLETED");
@@ -477,6 +494,8 @@ fn the_reference_client_accepts_and_declines() {
         for (_, t, _) in &played.keys {
             assert!(prints.contains(&t.as_str()));
         }
+        let qr = f.api("GET", &format!("hermod/rest/command/{id}/qr.svg"), None);
+        assert_eq!((qr.status, qr.body["error"].as_str()), (410, Some("gone")));
         // The link is one-time.
         let again = client::play(&agent, &uri, &attestation(), &Options::default());
         assert_eq!(refused(again), (410, "gone".into()));
@@ -950,4 +969,15 @@ fn an_accepted_answer_replayed_into_a_new_command_is_refused() {
         .unwrap();
         assert_eq!(profiles.as_array().unwrap().len(), 1);
     }
+}
+
+#[test]
+fn the_served_openapi_document_is_the_pinned_one() {
+    let f = start(Backend::Sqlite, vec![], &[]);
+    let served = ureq::get(&format!("{}hermod/openapi.json", f.server.base))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(served, read("openapi.json"));
 }

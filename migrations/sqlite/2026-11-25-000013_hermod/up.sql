@@ -33,6 +33,8 @@ CREATE TABLE hermod_commands (
     bid TEXT NOT NULL UNIQUE,
     mid TEXT NOT NULL UNIQUE,
     token_sha256 BLOB NOT NULL,
+    -- The token sealed under the master key, only to render the QR code for its client.
+    sealed_token BLOB,
     box_id TEXT NOT NULL UNIQUE,
     attempts INTEGER NOT NULL DEFAULT 0,
     token_failures INTEGER NOT NULL DEFAULT 0,

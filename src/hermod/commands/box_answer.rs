@@ -12,7 +12,12 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.route("/rest/ms/{bid}/{mid}", web::post().to(handle));
 }
 
-async fn handle(
+#[utoipa::path(post, operation_id = "box_answer", path = "/rest/ms/{bid}/{mid}", tag = "mailbox",
+    request_body = crate::hermod::wire::Answer,
+    params(("bid" = String, Path), ("mid" = String, Path), ("token" = Option<String>, Query, description = "the one-time token (or header X-Hermod-Token)")),
+    responses((status = 200, body = crate::hermod::wire::AnswerAccepted),
+              (status = "4XX", body = crate::hermod::wire::ErrorBody)))]
+pub(crate) async fn handle(
     front: web::Data<Hermod>,
     req: HttpRequest,
     path: web::Path<(String, String)>,

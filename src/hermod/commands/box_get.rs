@@ -11,7 +11,11 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.route("/rest/ms/{bid}/{mid}", web::get().to(handle));
 }
 
-async fn handle(
+#[utoipa::path(get, operation_id = "box_get", path = "/rest/ms/{bid}/{mid}", tag = "mailbox",
+    params(("bid" = String, Path), ("mid" = String, Path), ("token" = Option<String>, Query, description = "the one-time token (or header X-Hermod-Token)")),
+    responses((status = 200, body = crate::hermod::wire::Message),
+              (status = "4XX", body = crate::hermod::wire::ErrorBody)))]
+pub(crate) async fn handle(
     front: web::Data<Hermod>,
     req: HttpRequest,
     path: web::Path<(String, String)>,

@@ -11,7 +11,11 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.route("/rest/ms/{bid}", web::get().to(handle));
 }
 
-async fn handle(
+#[utoipa::path(get, operation_id = "box_list", path = "/rest/ms/{bid}", tag = "mailbox",
+    params(("bid" = String, Path), ("token" = Option<String>, Query, description = "the one-time token (or header X-Hermod-Token)")),
+    responses((status = 200, body = crate::hermod::wire::BoxListing),
+              (status = "4XX", body = crate::hermod::wire::ErrorBody)))]
+pub(crate) async fn handle(
     front: web::Data<Hermod>,
     req: HttpRequest,
     bid: web::Path<String>,

@@ -6,7 +6,9 @@ mod box_answer;
 mod box_get;
 mod box_list;
 mod cancel;
+pub mod openapi;
 mod provision;
+mod qr;
 mod status;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -21,9 +23,11 @@ pub const ALL: &[fn(&mut web::ServiceConfig)] = &[
     provision::register,
     status::register,
     cancel::register,
+    qr::register,
     box_list::register,
     box_get::register,
     box_answer::register,
+    openapi::register,
 ];
 
 /// Largest request body of the front.

@@ -13,7 +13,16 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.route("/rest/command/provision", web::post().to(handle));
 }
 
-async fn handle(front: web::Data<Hermod>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+#[utoipa::path(post, operation_id = "provision", path = "/rest/command/provision", tag = "integrator",
+    request_body = crate::hermod::wire::ProvisionRequest,
+    params(("X-Api-Key" = String, Header, description = "base64(clientId:key)")),
+    responses((status = 200, body = crate::hermod::wire::CommandView),
+              (status = "4XX", body = crate::hermod::wire::ErrorBody)))]
+pub(crate) async fn handle(
+    front: web::Data<Hermod>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let key = api_key(&req);
     let parsed = json_body::<ProvisionRequest>(&req, &body, false);
     run(front, &req, AUDIT, move |h, audit| {

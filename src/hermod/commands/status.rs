@@ -11,7 +11,15 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.route("/rest/command/{id}", web::get().to(handle));
 }
 
-async fn handle(front: web::Data<Hermod>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+#[utoipa::path(get, operation_id = "status", path = "/rest/command/{id}", tag = "integrator",
+    params(("id" = String, Path), ("X-Api-Key" = String, Header, description = "base64(clientId:key)")),
+    responses((status = 200, body = crate::hermod::wire::CommandStatus),
+              (status = "4XX", body = crate::hermod::wire::ErrorBody)))]
+pub(crate) async fn handle(
+    front: web::Data<Hermod>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
     let key = api_key(&req);
     let id = id.into_inner();
     run(front, &req, AUDIT, move |h, audit| {
