@@ -398,12 +398,13 @@ pub async fn serve(
     let addrs: Vec<SocketAddr> = server.addrs();
     if hermod_state.hermod.enabled {
         let bound = addrs.first().map(|a| format!("{scheme}://{a}"));
-        let front = crate::hermod::start(
+        let mut front = crate::hermod::start(
             hermod_state.provisioning.store().clone(),
             hermod_state.hermod.clone(),
             hermod_state.public_url.as_deref(),
             bound.as_deref().unwrap_or(""),
         )?;
+        front.metrics = Some(hermod_state.metrics.clone());
         let _ = hermod.set(web::Data::new(front));
     }
     for a in &addrs {

@@ -52,6 +52,8 @@ pub struct Hermod {
     pub algs: Vec<Alg>,
     pub clock: Clock,
     pub wake: Wake,
+    /// The server's metrics (`None` in CLI commands).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// The sealing context of a command's token.
@@ -200,6 +202,7 @@ impl Hermod {
             algs,
             clock,
             wake: Wake::default(),
+            metrics: None,
         }
     }
 

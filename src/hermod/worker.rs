@@ -136,6 +136,15 @@ fn deliver(front: &Hermod, agent: &ureq::Agent, cb: ClaimedCallback) {
     let id = cb.entry.id;
     let now = front.now();
     let outcome = post(agent, &cb, now);
+    if let Some(m) = &front.metrics {
+        m.hermod_callback(match &outcome {
+            Outcome::Sent => "sent",
+            Outcome::Retry(_) if cb.entry.attempts < front.settings.callback_max_attempts => {
+                "retry"
+            }
+            _ => "failed",
+        });
+    }
     let recorded = match &outcome {
         Outcome::Sent => {
             tracing::info!(

@@ -853,6 +853,14 @@ fn callbacks_are_retried_until_delivered_with_a_stable_id_and_hmac() {
             let cbs = f.callbacks();
             if cbs[0]["status"] == "sent" {
                 assert_eq!(cbs[0]["attempts"], 3);
+                let (code, metrics) = f.server.get("metrics");
+                assert_eq!(code, 200);
+                assert!(
+                    metrics.contains("provd_hermod_callbacks_total{result=\"retry\"} 2"),
+                    "{metrics}"
+                );
+                assert!(metrics.contains("provd_hermod_callbacks_total{result=\"sent\"} 1"));
+                assert!(metrics.contains("command=\"HERMOD_PROVISION\",status=\"ok\""));
                 break;
             }
             assert!(Instant::now() < deadline, "{cbs:?}");

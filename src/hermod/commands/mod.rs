@@ -52,6 +52,7 @@ where
     T: Serialize + Send + 'static,
     F: FnOnce(&Hermod, &mut Audit) -> Result<T, ApiError> + Send + 'static,
 {
+    let started = std::time::Instant::now();
     let client_addr = req.peer_addr().map(|a| a.ip().to_string());
     let st = front.clone();
     let done = web::block(move || {
@@ -89,6 +90,10 @@ where
             "the server is shutting down",
         ))
     });
+    if let Some(m) = &front.metrics {
+        let status = result.as_ref().map_or_else(|e| e.code, |_| "ok");
+        m.call(command, status, started.elapsed().as_secs_f64());
+    }
     match result {
         Ok(body) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
