@@ -989,3 +989,163 @@ fn the_served_openapi_document_is_the_pinned_one() {
         .unwrap();
     assert_eq!(served, read("openapi.json"));
 }
+
+#[test]
+fn the_cli_client_with_a_csr_and_a_trust_store_from_the_configuration() {
+    for backend in backends() {
+        // No `attestation load`: the trust store comes from hermod.trust_store at start.
+        let receiver = Receiver::start(vec![]);
+        let db = TestDb::new(backend);
+        cli(
+            &db,
+            &["user", "add", "--user", USER, "--password-stdin"],
+            Some("1.Password\n"),
+        );
+        let out = cli(
+            &db,
+            &[
+                "--json",
+                "hermod",
+                "client",
+                "add",
+                "--id",
+                "app1",
+                "--callback-url",
+                &receiver.url,
+            ],
+            None,
+        );
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let api_key = v["x_api_key"].as_str().unwrap().to_owned();
+        let trust = fix("trust_store.json");
+        let server = TestServer::start_with(
+            db,
+            &[("PROVD_HERMOD__TRUST_STORE", &trust)],
+            ureq::AgentBuilder::new().build(),
+        );
+        let listed: Value = serde_json::from_str(&cli(
+            &server.db,
+            &["--json", "hermod", "attestation", "list"],
+            None,
+        ))
+        .unwrap();
+        assert_eq!(
+            listed[0]["thumbprint"],
+            "iPsG27fJJNt4V_K77oNTYJP41x-1IGnrJQd6n7HPl6s"
+        );
+        // A request with a dummy CSR (its key is not the device's) at profile level.
+        let (dummy_key, _) = Signer::generate_p256().unwrap();
+        let dummy = provd::hermod::csr::dummy("john.doe", &dummy_key).unwrap();
+        let b64 = <base64ct::Base64 as base64ct::Encoding>::encode_string(&dummy);
+        let mut req: Value = serde_json::from_str(&ec_request("n-cli", &["signer"])).unwrap();
+        req["provCommand"]["profile"]["certreq"] = b64.clone().into();
+        let base = &server.base;
+        let r = http(
+            base,
+            "POST",
+            "hermod/rest/command/provision",
+            &[("X-Api-Key", &api_key)],
+            Some(&req.to_string()),
+        );
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let id = r.body["commandId"].as_str().unwrap().to_owned();
+        let uri = r.body["destinations"][0]["uri"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bid = r.body["destinations"][0]["bid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let token = token_of(&uri);
+        // The token given twice, differently, and an oversized body.
+        let two = http(
+            base,
+            "GET",
+            &format!("hermod/rest/ms/{bid}?token={token}"),
+            &[("X-Hermod-Token", "other")],
+            None,
+        );
+        assert_eq!(two.status, 400);
+        let same = http(
+            base,
+            "GET",
+            &format!("hermod/rest/ms/{bid}"),
+            &[("X-Hermod-Token", &token)],
+            None,
+        );
+        assert_eq!(same.status, 200, "the header alone carries the token");
+        let big = json!({"status": 200, "data": "a".repeat(70 * 1024)}).to_string();
+        let r = http(
+            base,
+            "POST",
+            &format!("hermod/rest/ms/{bid}/x?token={token}"),
+            &[],
+            Some(&big),
+        );
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (413, Some("too_large"))
+        );
+        // The message carries the CSR in the key request.
+        let m = http(
+            base,
+            "GET",
+            &format!(
+                "hermod/rest/ms/{bid}/{}?token={token}",
+                r_mid(&uri, base, &token)
+            ),
+            &[],
+            None,
+        );
+        assert_eq!(
+            m.body["provCommand"]["profile"]["keygenrequests"][0]["certreq"],
+            b64.as_str()
+        );
+        // The reference client from the command line.
+        let keys = server.db.dir().join("keys");
+        let (ok, out, err) = cli_result(
+            &server.db,
+            &[
+                "--json",
+                "client",
+                "hermod",
+                "--uri",
+                &uri,
+                "--attestation-key",
+                &fix("keys/attestation_rsa2048.pem"),
+                "--key-store",
+                keys.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(ok, "{err}");
+        let done: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(done["state"], "COMPLETED");
+        assert!(keys.join("signer.pk8").exists());
+        let s = http(
+            base,
+            "GET",
+            &format!("hermod/rest/command/{id}"),
+            &[("X-Api-Key", &api_key)],
+            None,
+        );
+        assert_eq!(s.body["state"], "COMPLETED");
+        assert_eq!(s.body["profileId"], done["profile_id"]);
+        receiver.wait_for(1);
+    }
+}
+
+/// The message id of the box behind `uri`, from its listing.
+fn r_mid(uri: &str, base: &str, token: &str) -> String {
+    let (url, _) = client::parse_uri(uri).unwrap();
+    let bid = url.rsplit('/').next().unwrap();
+    let l = http(
+        base,
+        "GET",
+        &format!("hermod/rest/ms/{bid}?token={token}"),
+        &[],
+        None,
+    );
+    l.body["messages"][0]["mid"].as_str().unwrap().to_owned()
+}
