@@ -48,6 +48,9 @@ pub enum HermodCommand {
         /// Seconds from now until the timeout (negative: already timed out).
         #[arg(long, allow_hyphen_values = true)]
         timeout_in: Option<i64>,
+        /// Seconds from now until the lifespan ends (negative: already over).
+        #[arg(long, allow_hyphen_values = true)]
+        lifespan_in: Option<i64>,
     },
 }
 
@@ -209,6 +212,7 @@ pub fn run(c: HermodCommand, store: &Store, config: &Config, out: &Output) -> Re
             request,
             state,
             timeout_in,
+            lifespan_in,
         } => {
             let req = std::fs::read_to_string(&request)?;
             let spec =
@@ -223,6 +227,7 @@ pub fn run(c: HermodCommand, store: &Store, config: &Config, out: &Output) -> Re
                 token: s("token")?,
                 box_id: boxurl.rsplit('/').next().unwrap_or("").to_owned(),
                 timeout_at: timeout_in.map(|t| now() + t),
+                lifespan_at: lifespan_in.map(|t| now() + t),
             };
             let cl = store.hermod_client(&client)?.context("no such client")?;
             let view = front(store, config)

@@ -329,6 +329,7 @@ impl Hermod {
             token: uuid_v4(),
             box_id: uuid_v4(),
             timeout_at: None,
+            lifespan_at: None,
         });
         let request_json = serde_json::to_string(&spec.normalized)
             .map_err(|e| ApiError::new(500, "internal_error", e.to_string()))?;
@@ -352,7 +353,7 @@ impl Hermod {
             box_id: &fixed.box_id,
             created_at: now,
             timeout_at: fixed.timeout_at.unwrap_or(now + spec.timeout),
-            lifespan_at: now + spec.lifespan,
+            lifespan_at: fixed.lifespan_at.unwrap_or(now + spec.lifespan),
         };
         let id = self
             .store
@@ -769,6 +770,7 @@ pub struct Fixed {
     pub token: String,
     pub box_id: String,
     pub timeout_at: Option<i64>,
+    pub lifespan_at: Option<i64>,
 }
 
 #[cfg(test)]

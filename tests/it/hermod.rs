@@ -1149,3 +1149,45 @@ fn r_mid(uri: &str, base: &str, token: &str) -> String {
     );
     l.body["messages"][0]["mid"].as_str().unwrap().to_owned()
 }
+
+#[test]
+fn the_sweeper_times_out_and_purges_after_the_callback() {
+    for backend in backends() {
+        let f = start(backend, vec![], &[("PROVD_HERMOD__POLL_SECS", "1")]);
+        cli(
+            &f.server.db,
+            &[
+                "hermod",
+                "seed-command",
+                "--client",
+                "app1",
+                "--request",
+                &fix("command/provision_request.json"),
+                "--state",
+                &fix("command/server_state.json"),
+                "--timeout-in",
+                "-2",
+                "--lifespan-in",
+                "-1",
+            ],
+            None,
+        );
+        // No request touches the command: the sweeper times it out and queues the callback.
+        let hits = f.receiver.wait_for(1);
+        let cb: Value = serde_json::from_str(&hits[0].body).unwrap();
+        assert_eq!(cb["state"], "TIMEOUT");
+        // Once the callback is settled, the command past its lifespan is removed.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = f.api("GET", "hermod/rest/command/1011", None);
+            if r.status == 404 {
+                assert_eq!(r.body["error"], "unknown_command");
+                break;
+            }
+            assert_eq!(r.body["state"], "TIMEOUT");
+            assert!(Instant::now() < deadline, "never purged");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(f.callbacks().len(), 0, "its callback rows went with it");
+    }
+}
