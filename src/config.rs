@@ -82,6 +82,8 @@ pub struct Config {
     /// How long a message being sent is reserved for its sender; the messages of an instance
     /// that died are sent again after this.
     pub mail_lease_secs: u64,
+    /// The Hermod-style REST front (`[hermod]`, `PROVD_HERMOD__*`).
+    pub hermod: crate::hermod::Settings,
     /// A whole request (headers and body) must arrive within this many seconds of the
     /// connection opening (later requests on a kept-alive connection: of their headers), or
     /// the connection is closed.
@@ -161,6 +163,7 @@ impl Default for Config {
             lock_duration_secs: Policy::default().lock_duration_secs,
             generic_status_codes: false,
             audit_retention_days: 90,
+            hermod: crate::hermod::Settings::default(),
         }
     }
 }
@@ -217,7 +220,7 @@ impl Config {
             None => fig = fig.merge(Toml::file("provd.toml")),
         }
         fig = fig
-            .merge(Env::prefixed("PROVD_").ignore(&["config"]))
+            .merge(Env::prefixed("PROVD_").ignore(&["config"]).split("__"))
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().context("invalid configuration")?;
         if config.pool_size == 0 {
@@ -242,6 +245,7 @@ impl Config {
         if config.max_connections < 1 {
             bail!("max_connections must be at least 1");
         }
+        config.hermod.check()?;
         Ok(config)
     }
 

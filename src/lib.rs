@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod forwarded;
 pub mod health;
+pub mod hermod;
 pub mod metrics;
 pub mod overload;
 pub mod protocol;

@@ -19,6 +19,7 @@ pub struct Metrics {
     mail_failed: IntCounter,
     mail_given_up: IntCounter,
     mail_queued: IntGauge,
+    hermod_callbacks: IntCounterVec,
 }
 
 /// Counts one provisioning call as in flight until dropped.
@@ -79,8 +80,17 @@ impl Metrics {
             "E-mail messages waiting in the outbox (all instances), as of the last scan.",
         )
         .expect("valid metric");
+        let hermod_callbacks = IntCounterVec::new(
+            Opts::new(
+                "provd_hermod_callbacks_total",
+                "Hermod callback attempts by result (sent, retry, failed).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(hermod_callbacks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(faults.clone()),
             Box::new(in_flight.clone()),
@@ -101,7 +111,13 @@ impl Metrics {
             mail_failed,
             mail_given_up,
             mail_queued,
+            hermod_callbacks,
         }
+    }
+
+    /// One callback attempt of the Hermod front: `sent`, `retry` or `failed`.
+    pub fn hermod_callback(&self, result: &str) {
+        self.hermod_callbacks.with_label_values(&[result]).inc();
     }
 
     pub fn mail_sent(&self) {

@@ -53,6 +53,8 @@ pub struct AppState {
     pub max_connections: usize,
     /// File descriptors kept free of client connections.
     pub reserved_fds: u64,
+    /// The Hermod REST front's settings (`[hermod]`).
+    pub hermod: crate::hermod::Settings,
 }
 
 impl AppState {
@@ -89,6 +91,7 @@ impl AppState {
             ),
             max_connections: config.max_connections,
             reserved_fds: crate::overload::reserved_fds(config.pool_size),
+            hermod: config.hermod.clone(),
         }
     }
 }
@@ -616,11 +619,21 @@ pub async fn serve(
             }
         }
     });
+    // The REST front is built once the bound address is known (its default public URL).
+    let hermod: std::sync::Arc<std::sync::OnceLock<web::Data<crate::hermod::Hermod>>> =
+        Default::default();
+    let hermod_slot = hermod.clone();
+    let hermod_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body_bytes))
             .configure(routes)
+            .configure(|cfg| {
+                if let Some(front) = hermod_slot.get() {
+                    crate::hermod::mount(cfg, front);
+                }
+            })
     })
     .shutdown_timeout(30)
     // SIGINT and SIGTERM are handled below: both drain (actix's own SIGINT stops at once).
@@ -647,12 +660,29 @@ pub async fn serve(
     }
     .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addrs: Vec<SocketAddr> = server.addrs();
+    if hermod_state.hermod.enabled {
+        let bound = addrs.first().map(|a| format!("{scheme}://{a}"));
+        let mut front = crate::hermod::start(
+            hermod_state.provisioning.store().clone(),
+            hermod_state.hermod.clone(),
+            hermod_state.public_url.as_deref(),
+            bound.as_deref().unwrap_or(""),
+        )?;
+        front.metrics = Some(hermod_state.metrics.clone());
+        let _ = hermod.set(web::Data::new(front));
+    }
     for a in &addrs {
         println!("provd listening on {scheme}://{a}");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let (stop_mail, stop_rx) = tokio::sync::watch::channel(false);
+    let hermod_worker = hermod.get().map(|front| {
+        actix_web::rt::spawn(crate::hermod::worker::run(
+            front.clone().into_inner(),
+            stop_rx.clone(),
+        ))
+    });
     let mailer = delivery.map(|d| actix_web::rt::spawn(d.run(stop_rx)));
     let server = server.run();
     let handle = server.handle();
@@ -665,6 +695,9 @@ pub async fn serve(
     flush_refusals(&flusher, None);
     let _ = stop_mail.send(true);
     if let Some(worker) = mailer {
+        let _ = worker.await;
+    }
+    if let Some(worker) = hermod_worker {
         let _ = worker.await;
     }
     served?;

@@ -1,6 +1,7 @@
 //! The `provd` command line: the server, migrations, and the admin commands for the store.
 
 mod authenticator;
+mod hermod;
 mod key;
 mod outbox;
 mod output;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Inspect the e-mail outbox; queue a test message.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// The Hermod REST front: API clients, trust store, commands, profiles, callbacks.
+    #[command(subcommand)]
+    Hermod(hermod::HermodCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +154,36 @@ pub enum ClientCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Play the app of the Hermod REST front: fetch the message behind a provisioning link,
+    /// then decline or generate keys, prove possession and post the attested answer.
+    Hermod(HermodClientArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HermodClientArgs {
+    /// The app-launch URI from the provision command (either style).
+    #[arg(long)]
+    pub uri: String,
+    /// The attestation private key (PKCS#8 PEM, RSA or P-256).
+    #[arg(long)]
+    pub attestation_key: PathBuf,
+    /// Decline instead of accepting.
+    #[arg(long)]
+    pub decline: bool,
+    /// RSA device keys (PKCS#8 PEM) for RSA key requests; EC P-256 keys are generated.
+    #[arg(long = "rsa-key")]
+    pub rsa_keys: Vec<PathBuf>,
+    /// Where to save the generated private keys (PKCS#8 DER, mode 0600).
+    #[arg(long)]
+    pub key_store: Option<PathBuf>,
+    #[arg(long)]
+    pub device_name: Option<String>,
+    #[arg(long, hide = true)]
+    pub unsafe_corrupt_pop: bool,
+    #[arg(long, hide = true)]
+    pub unsafe_wrong_nonce: bool,
+    #[arg(long, hide = true)]
+    pub unsafe_alg_none: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +261,7 @@ pub fn run(cli: Cli) -> Result<()> {
     init_logging(&config.log_format);
     let out = Output { json: cli.json };
     match cli.command {
+        Command::Client(ClientCommand::Hermod(args)) => hermod_client(args, &out),
         Command::Client(ClientCommand::Activate {
             url,
             registration_id,
@@ -360,6 +395,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::User(c) => user::run(c, &open_store(&config)?, &out),
         Command::Authenticator(c) => authenticator::run(c, &open_store(&config)?, &out),
         Command::Outbox(c) => outbox::run(c, &open_store(&config)?, &config, &out),
+        Command::Hermod(c) => hermod::run(c, &open_store(&config)?, &config, &out),
         Command::Registration(RegistrationCommand::List { status }) => {
             use crate::store::RegistrationStatus as S;
             let status = status.map(|s| match s.as_str() {
@@ -457,4 +493,69 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn hermod_client(args: HermodClientArgs, out: &Output) -> Result<()> {
+    use crate::hermod::{client, jws};
+    let pem = std::fs::read_to_string(&args.attestation_key)
+        .with_context(|| format!("reading {}", args.attestation_key.display()))?;
+    let der = jws::pem_der(&pem).context("the attestation key is not PEM")?;
+    let attestation = jws::Signer::rsa_pkcs8(&der)
+        .or_else(|_| jws::Signer::p256_pkcs8(&der))
+        .map_err(|e| anyhow::anyhow!("the attestation key: {e}"))?;
+    let mut rsa_keys = Vec::new();
+    for p in &args.rsa_keys {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        rsa_keys.push(jws::pem_der(&text).with_context(|| format!("{} is not PEM", p.display()))?);
+    }
+    let opts = client::Options {
+        decline: args.decline,
+        device_name: args.device_name,
+        rsa_keys,
+        corrupt_pop: args.unsafe_corrupt_pop,
+        wrong_nonce: args.unsafe_wrong_nonce,
+        alg_none: args.unsafe_alg_none,
+    };
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let (message, location, token) = client::fetch(&agent, &args.uri)?;
+    let pc = &message.prov_command;
+    eprintln!(
+        "profile {} on {} for {}: {} key(s) requested, answer before {}",
+        pc.profile.name,
+        pc.profile.servername,
+        pc.userid,
+        pc.profile.keygenrequests.len(),
+        message.expires_at
+    );
+    let answer = if opts.decline {
+        crate::hermod::wire::Answer {
+            status: 403,
+            data: None,
+        }
+    } else {
+        let (data, keys) = client::answer(&message, &attestation, &opts)?;
+        if let Some(dir) = &args.key_store {
+            std::fs::create_dir_all(dir)?;
+            for (keyid, _, der) in &keys {
+                let path = dir.join(format!("{keyid}.pk8"));
+                std::fs::write(&path, der)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+        }
+        for (keyid, thumbprint, _) in &keys {
+            eprintln!("key {keyid}: thumbprint {thumbprint}");
+        }
+        crate::hermod::wire::Answer {
+            status: 200,
+            data: Some(data),
+        }
+    };
+    let done = client::post(&agent, &location, &token, &answer)?;
+    out.one(&serde_json::json!({"state": done.state, "profile_id": done.profile_id}));
+    Ok(())
 }

@@ -119,7 +119,13 @@ pub fn run(cmd: UserCommand, store: &Store, out: &Output) -> Result<()> {
             out.list(&users, HEADERS, row);
         }
         UserCommand::Show { who } => match store.find_user(&who.user_id, &who.domain)? {
-            Some(u) => out.one(&u),
+            Some(u) => {
+                // The user's Hermod device profiles (and their keys) are listed with them.
+                let mut v = serde_json::to_value(&u)?;
+                v["hermod_profiles"] =
+                    serde_json::to_value(store.list_hermod_profiles(Some(u.pk))?)?;
+                out.one(&v)
+            }
             None => bail!("no user {} in domain {}", who.user_id, who.domain),
         },
         UserCommand::SetPassword { who, password } => {

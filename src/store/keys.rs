@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 
 use super::schema::key_check;
-use super::{authenticators, devices, now, outbox, registrations};
+use super::{authenticators, devices, hermod, now, outbox, registrations};
 use super::{DbConnection, Store, StoreError};
 use crate::crypto::MasterKey;
 
@@ -46,6 +46,8 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     SealedColumn { table: "registrations", column: "srp_verifier", key: RowKey::Text("registration_id"), parts: &["registration_id"], context: |p| registrations::verifier_context(p[0]) },
     SealedColumn { table: "registrations", column: "sealed_new_key", key: RowKey::Text("registration_id"), parts: &["registration_id"], context: |p| registrations::new_key_context(p[0]) },
     SealedColumn { table: "registrations", column: "sealed_ephemeral", key: RowKey::Text("registration_id"), parts: &["registration_id"], context: |p| registrations::ephemeral_context(p[0]) },
+    SealedColumn { table: "hermod_clients", column: "sealed_callback_secret", key: RowKey::Text("client_id"), parts: &["client_id"], context: |p| hermod::secret_context(p[0]) },
+    SealedColumn { table: "hermod_commands", column: "sealed_token", key: RowKey::Int("id"), parts: &["bid"], context: |p| hermod::token_context(p[0]) },
     SealedColumn { table: "outbox", column: "sealed_body", key: RowKey::Int("id"), parts: &["recipient", "subject"], context: |p| outbox::body_context(p[0], p[1]) },
 ];
 

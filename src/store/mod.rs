@@ -7,6 +7,7 @@ mod authenticators;
 mod devices;
 mod dsapp_exchanges;
 mod health;
+pub mod hermod;
 mod keys;
 mod outbox;
 mod registrations;

@@ -130,6 +130,111 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    hermod_clients (client_id) {
+        client_id -> Text,
+        key_sha256 -> Binary,
+        callback_url -> Text,
+        sealed_callback_secret -> Binary,
+        disabled -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    attestation_keys (id) {
+        id -> BigInt,
+        kid -> Text,
+        thumbprint -> Text,
+        public_jwk -> Text,
+        algs -> Text,
+        jwk_kid -> Nullable<Text>,
+        not_before -> Nullable<BigInt>,
+        not_after -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    hermod_commands (id) {
+        id -> BigInt,
+        client_id -> Text,
+        external_id -> Nullable<Text>,
+        command_type -> Text,
+        state -> Text,
+        nonce -> Text,
+        user_pk -> BigInt,
+        request_json -> Text,
+        bid -> Text,
+        mid -> Text,
+        token_sha256 -> Binary,
+        sealed_token -> Nullable<Binary>,
+        box_id -> Text,
+        attempts -> Integer,
+        token_failures -> Integer,
+        response_jws -> Nullable<Text>,
+        error -> Nullable<Text>,
+        profile_id -> Nullable<Text>,
+        created_at -> BigInt,
+        timeout_at -> BigInt,
+        lifespan_at -> BigInt,
+        fetched_at -> Nullable<BigInt>,
+        answered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    device_profiles (profile_id) {
+        profile_id -> Text,
+        user_pk -> BigInt,
+        command_id -> BigInt,
+        client_id -> Text,
+        name -> Text,
+        servername -> Text,
+        box_id -> Text,
+        attestation_key_id -> Nullable<BigInt>,
+        deviceinfo -> Nullable<Text>,
+        status -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    device_keys (id) {
+        id -> BigInt,
+        profile_id -> Text,
+        keyid -> Text,
+        usage -> Text,
+        kty -> Text,
+        alg -> Text,
+        bits -> Integer,
+        public_jwk -> Text,
+        thumbprint -> Text,
+        key_state -> Text,
+        certreq -> Nullable<Binary>,
+        certificate -> Nullable<Binary>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    hermod_callbacks (id) {
+        id -> BigInt,
+        command_id -> BigInt,
+        client_id -> Text,
+        url -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(authenticators -> users (user_pk));
 diesel::joinable!(registrations -> users (user_pk));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -141,4 +246,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     key_check,
     health_probe
+);
+diesel::joinable!(hermod_commands -> users (user_pk));
+diesel::joinable!(device_profiles -> users (user_pk));
+diesel::joinable!(device_keys -> device_profiles (profile_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    hermod_clients,
+    attestation_keys,
+    hermod_commands,
+    device_profiles,
+    device_keys,
+    hermod_callbacks
 );

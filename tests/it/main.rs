@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod dsapp;
 mod fixtures;
+mod hermod;
 mod independent_srp;
 mod lifecycle;
 mod mail;

@@ -1,0 +1,31 @@
+//! `GET /rest/command/{id}` (spec section 3.2).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{api_key, run};
+use crate::hermod::service::Hermod;
+
+pub const AUDIT: &str = "HERMOD_STATUS";
+
+pub fn register(cfg: &mut web::ServiceConfig) {
+    cfg.route("/rest/command/{id}", web::get().to(handle));
+}
+
+#[utoipa::path(get, operation_id = "status", path = "/rest/command/{id}", tag = "integrator",
+    params(("id" = String, Path), ("X-Api-Key" = String, Header, description = "base64(clientId:key)")),
+    responses((status = 200, body = crate::hermod::wire::CommandStatus),
+              (status = "4XX", body = crate::hermod::wire::ErrorBody)))]
+pub(crate) async fn handle(
+    front: web::Data<Hermod>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let key = api_key(&req);
+    let id = id.into_inner();
+    run(front, &req, AUDIT, move |h, audit| {
+        let client = h.authenticate(key.as_deref())?;
+        audit.reference = Some(id.clone());
+        h.status(&client, &id)
+    })
+    .await
+}
