@@ -265,10 +265,10 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
             insert_with_progress(store, &batch, "generating")?;
             if out.json {
                 let serials: Vec<&str> = batch.iter().map(|a| a.serial_no.as_str()).collect();
-                println!("{}", serde_json::json!({ "created": serials }));
+                out.one(&serde_json::json!({ "created": serials }));
             } else {
                 for a in &batch {
-                    println!("{}", a.serial_no);
+                    super::output::emit(a.serial_no.as_str());
                 }
                 eprintln!("created {} authenticator(s)", batch.len());
             }
@@ -289,13 +289,10 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
             let a = store.get_authenticator(&serial)?;
             let devices = store.list_device_instances(serial.as_str())?;
             if out.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "authenticator": a,
-                        "device_instances": devices,
-                    }))?
-                );
+                out.one(&serde_json::json!({
+                    "authenticator": a,
+                    "device_instances": devices,
+                }));
             } else {
                 out.one(&a);
                 if !devices.is_empty() {
@@ -321,7 +318,7 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
                                 ),
                                 opt(&d.device_id),
                                 d.status.clone(),
-                                d.activated_at.map_or_else(String::new, |t| t.to_string()),
+                                super::output::opt_time(&d.activated_at),
                                 opt(&d.description),
                             ]
                         },

@@ -26,7 +26,7 @@ use thiserror::Error;
 
 use crate::crypto::{CryptoError, MasterKey};
 
-pub use audit::{AuditRecord, NewAudit};
+pub use audit::{AuditFilter, AuditRecord, NewAudit};
 pub use authenticators::{
     Assignment, Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS,
     DEFAULT_TYPE,
@@ -219,6 +219,17 @@ impl Store {
     /// Connects without touching the schema.
     pub fn connect(url: &str, key: MasterKey, pool_size: u32) -> Result<Self, StoreError> {
         let (backend, url) = Backend::from_url(url);
+        // PostgreSQL: one direct connection first, so that a database that does not exist (or
+        // a server that refuses) is one clear error at once, not the pool's retries for 10 s.
+        #[cfg(feature = "postgres")]
+        if backend == Backend::Postgres {
+            PgConnection::establish(&url).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL: {}",
+                    e.to_string().trim()
+                ))
+            })?;
+        }
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .connection_timeout(Duration::from_secs(10))

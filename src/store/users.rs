@@ -33,7 +33,7 @@ pub struct User {
 impl User {
     /// Whether the password lock holds at `now`.
     pub fn locked_at(&self, now: i64) -> bool {
-        self.locked && self.locked_until.map_or(true, |until| until > now)
+        self.locked && self.locked_until.is_none_or(|until| until > now)
     }
 }
 

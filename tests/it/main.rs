@@ -11,6 +11,7 @@ mod independent_srp;
 mod lifecycle;
 mod mail;
 mod mdl;
+mod operator;
 #[cfg(feature = "postgres")]
 mod pg_restart;
 mod provisioning;
