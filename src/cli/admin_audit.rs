@@ -62,7 +62,18 @@ pub fn describe(cmd: &Command) -> Option<NewAudit> {
                 who(&mut a, w);
                 "user delete"
             }
-            U::List { .. } | U::Show { .. } => return None,
+            U::Import { file, .. } => {
+                a.detail = Some(format!("file {}", file.display()));
+                "user import"
+            }
+            U::Export {
+                with_password_hashes: true,
+                ..
+            } => {
+                a.detail = Some("with password hashes".into());
+                "user export"
+            }
+            U::List { .. } | U::Show { .. } | U::Export { .. } => return None,
         },
         Command::Authenticator(c) => match c {
             A::Generate { prefix, count, .. } => {
@@ -92,6 +103,10 @@ pub fn describe(cmd: &Command) -> Option<NewAudit> {
             A::Enable { serial } => {
                 a.serial_no = Some(serial.to_string());
                 "authenticator enable"
+            }
+            A::Export { to, .. } => {
+                a.detail = Some(format!("pskc to {}", to.display()));
+                "authenticator export"
             }
             A::List { .. } | A::Show { .. } => return None,
         },

@@ -5,7 +5,9 @@ mod authenticator;
 mod config_cmd;
 mod outbox;
 mod output;
+mod pskc_cmd;
 mod user;
+mod user_import;
 
 use std::io::BufRead;
 use std::path::PathBuf;

@@ -195,3 +195,228 @@ fn a_missing_postgres_database_is_one_clear_error() {
     assert!(err.contains("does not exist"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn users_import_all_or_nothing_and_export_round_trips() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        cli(&db, &["migrate"], None);
+        cli(&db, &["user", "add", "--user", "existing"], None);
+        // 1200 records: more than two insert batches; two with passwords to hash.
+        let mut csv = String::from("user_id,domain,organizational_unit,email,password\n");
+        for i in 0..1200 {
+            csv.push_str(&format!("u{i},corp,ou{},u{i}@example.test,\n", i % 3));
+        }
+        csv.push_str("p1,master,,,first-pw\np2,master,,,second-pw\n");
+        let good = db.dir().join("users.csv");
+        std::fs::write(&good, &csv).unwrap();
+        // The same file with one bad record at the end, and one clashing with the store.
+        let bad = db.dir().join("bad.csv");
+        std::fs::write(&bad, format!("{csv},master,,,\nexisting,master,,,\n")).unwrap();
+        let (ok, _, err) = cli_result(
+            &db,
+            &["user", "import", "--file", bad.to_str().unwrap()],
+            None,
+        );
+        assert!(!ok);
+        assert!(err.contains("record 1203: user_id"), "{err}");
+        assert!(
+            err.contains("record 1204: user_id: user existing already exists"),
+            "{err}"
+        );
+        let users = json(&cli(&db, &["--json", "user", "list"], None));
+        assert_eq!(users.as_array().unwrap().len(), 1, "nothing was written");
+
+        let out = cli(
+            &db,
+            &["user", "import", "--file", good.to_str().unwrap()],
+            None,
+        );
+        assert!(out.contains("imported 1202 user(s)"), "{out}");
+        let users = json(&cli(
+            &db,
+            &["--json", "user", "list", "--domain", "corp"],
+            None,
+        ));
+        assert_eq!(users.as_array().unwrap().len(), 1200);
+        let p1 = json(&cli(&db, &["--json", "user", "show", "--user", "p1"], None));
+        assert_eq!(p1["has_password"], true);
+        let u7 = json(&cli(
+            &db,
+            &["--json", "user", "show", "--user", "u7", "--domain", "corp"],
+            None,
+        ));
+        assert_eq!(u7["organizational_unit"], "ou1");
+        assert_eq!(u7["email"], "u7@example.test");
+        assert_eq!(u7["has_password"], false);
+
+        // Export with hashes, import into a second store: same users, p1's hash carried over.
+        let exported = db.dir().join("export.json");
+        cli(
+            &db,
+            &[
+                "user",
+                "export",
+                "--format",
+                "json",
+                "--with-password-hashes",
+                "--to",
+                exported.to_str().unwrap(),
+            ],
+            None,
+        );
+        let text = std::fs::read_to_string(&exported).unwrap();
+        assert!(!text.contains("first-pw"));
+        let db2 = TestDb::new(backend);
+        cli(&db2, &["migrate"], None);
+        let out = cli(
+            &db2,
+            &["user", "import", "--file", exported.to_str().unwrap()],
+            None,
+        );
+        assert!(out.contains("imported 1203 user(s)"), "{out}");
+        let csv1 = cli(&db, &["user", "export"], None);
+        let csv2 = cli(&db2, &["user", "export"], None);
+        assert_eq!(csv1, csv2);
+        let p1b = json(&cli(
+            &db2,
+            &["--json", "user", "show", "--user", "p1"],
+            None,
+        ));
+        assert_eq!(p1b["has_password"], true);
+    }
+}
+
+#[test]
+fn pskc_import_of_the_rfc_examples_and_an_encrypted_export_round_trip() {
+    let fixture = |name: &str| format!("{}/fixtures/pskc/{name}", env!("CARGO_MANIFEST_DIR"));
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        cli(&db, &["migrate"], None);
+        let psk = db.dir().join("psk.hex");
+        std::fs::write(&psk, "12345678901234567890123456789012\n").unwrap();
+        // Figure 6 (pre-shared key): without the key it is refused, nothing written.
+        let fig6 = fixture("rfc6030-figure6.pskcxml");
+        let (ok, _, err) = cli_result(&db, &["authenticator", "import", "--file", &fig6], None);
+        assert!(!ok && err.contains("encrypted"), "{err}");
+        let out = cli(
+            &db,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                &fig6,
+                "--key-file",
+                psk.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(out.contains("imported 1 authenticator(s)"), "{out}");
+        let a = json(&cli(
+            &db,
+            &["--json", "authenticator", "show", "0987654321"],
+            None,
+        ));
+        assert_eq!(a["authenticator"]["serial_no"], "0987654321");
+        // Figure 7 (PBKDF2): same serial, so the second import is refused as a whole.
+        let fig7 = fixture("rfc6030-figure7.pskcxml");
+        let (ok, _, err) = cli_result(
+            &db,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                &fig7,
+                "--password-stdin",
+            ],
+            Some("qwertz\n"),
+        );
+        assert!(
+            !ok && (err.contains("MAC") || err.contains("wrong")),
+            "{err}"
+        );
+        let (ok, _, err) = cli_result(
+            &db,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                &fig7,
+                "--password-stdin",
+            ],
+            Some("qwerty\n"),
+        );
+        assert!(!ok && err.contains("0987654321"), "{err}");
+        // Figure 2's 4-byte secret is too short for provd: refused, naming the package.
+        let (ok, _, err) = cli_result(
+            &db,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                &fixture("rfc6030-figure2.pskcxml"),
+            ],
+            None,
+        );
+        assert!(!ok && err.contains("key package 1"), "{err}");
+
+        // Export encrypted under another key; import into a fresh store: same serials and keys.
+        cli(
+            &db,
+            &[
+                "authenticator",
+                "generate",
+                "--prefix",
+                "VDS",
+                "--count",
+                "3",
+            ],
+            None,
+        );
+        let export_key = db.dir().join("export.hex");
+        std::fs::write(&export_key, "000102030405060708090a0b0c0d0e0f").unwrap();
+        let file = db.dir().join("export.pskcxml");
+        cli(
+            &db,
+            &[
+                "authenticator",
+                "export",
+                "--key-file",
+                export_key.to_str().unwrap(),
+                "--to",
+                file.to_str().unwrap(),
+            ],
+            None,
+        );
+        let xml = std::fs::read_to_string(&file).unwrap();
+        assert!(xml.contains("EncryptedValue") && !xml.contains("PlainValue"));
+        let keys = provd::pskc::parse(
+            xml.as_bytes(),
+            &provd::pskc::Protection::PreShared(zeroize::Zeroizing::new(
+                hex::decode("000102030405060708090a0b0c0d0e0f").unwrap(),
+            )),
+        )
+        .unwrap();
+        assert_eq!(keys.len(), 4);
+        let fig6_key = keys
+            .iter()
+            .find(|k| k.serial_no.as_deref() == Some("0987654321"))
+            .unwrap();
+        assert_eq!(fig6_key.secret.as_slice(), b"12345678901234567890");
+        let db2 = TestDb::new(backend);
+        cli(&db2, &["migrate"], None);
+        let out = cli(
+            &db2,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                file.to_str().unwrap(),
+                "--key-file",
+                export_key.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(out.contains("imported 4 authenticator(s)"), "{out}");
+    }
+}
