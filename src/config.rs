@@ -93,6 +93,9 @@ pub struct Config {
     /// OneSpan's "Use Generic Authentication Status Codes": an unknown, locked or disabled
     /// user and a wrong password all answer STAT_INVCREDENTIALS with the same text.
     pub generic_status_codes: bool,
+    /// Where `/metrics` (and `/health`) are served apart from the SOAP port, e.g.
+    /// `127.0.0.1:9100`. Unset: `/metrics` is on the SOAP port, for loopback clients only.
+    pub admin_listen: Option<String>,
 }
 
 /// The reactivation policy setting.
@@ -137,6 +140,7 @@ impl Default for Config {
             max_reactivations: 0,
             lock_duration_secs: Policy::default().lock_duration_secs,
             generic_status_codes: false,
+            admin_listen: None,
         }
     }
 }

@@ -115,6 +115,10 @@ pub fn describe(cmd: &Command) -> Option<NewAudit> {
             "registration revoke"
         }
         Command::Outbox(O::Test { .. }) => "outbox test",
+        Command::Backup { to } => {
+            a.detail = Some(format!("to {}", to.display()));
+            "backup"
+        }
         _ => return None,
     };
     a.command = format!("cli {name}");

@@ -73,6 +73,13 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Copy the SQLite database consistently while the server runs (VACUUM INTO); for
+    /// PostgreSQL, print the pg_dump command to run. Back up the master key file too.
+    Backup {
+        /// The new file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -519,8 +526,29 @@ fn dispatch(cli: Cli) -> Result<()> {
                 max_body_bytes: config.max_body_bytes,
                 blocking_threads: blocking.div_ceil(workers),
                 tls: config.tls()?,
+                admin_address: config.admin_listen.clone(),
             };
             actix_web::rt::System::new().block_on(crate::server::serve(state, listener, delivery))
+        }
+        Command::Backup { to } => {
+            let (backend, _) = crate::store::Backend::from_url(&config.database_url);
+            if backend == crate::store::Backend::Postgres {
+                out.message(&format!(
+                    "PostgreSQL: run  pg_dump --format=custom --file={} '{}'  \
+                     (and keep the master key with it)",
+                    to.display(),
+                    redact_url(&config.database_url)
+                ));
+                return Ok(());
+            }
+            let store = open_store(&config)?;
+            store.backup_sqlite(&to)?;
+            out.message(&format!(
+                "wrote a consistent copy of {} to {}; back up the master key too",
+                config.database_url,
+                to.display()
+            ));
+            Ok(())
         }
         Command::Config(ConfigCommand::Show) => config_cmd::show(
             &config,

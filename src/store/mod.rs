@@ -4,6 +4,7 @@
 
 mod audit;
 mod authenticators;
+mod backup;
 mod devices;
 mod outbox;
 mod registrations;

@@ -420,3 +420,47 @@ fn pskc_import_of_the_rfc_examples_and_an_encrypted_export_round_trip() {
         assert!(out.contains("imported 4 authenticator(s)"), "{out}");
     }
 }
+
+#[test]
+fn metrics_move_to_admin_listen_and_backup_copies_the_store() {
+    use crate::common::{seeded, Backend, TestServer};
+    // Default: /metrics on the SOAP port, answered to loopback clients (the harness is one).
+    let server = TestServer::start(seeded(Backend::Sqlite, 1));
+    let (status, body) = server.get("metrics");
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    // admin_listen: /metrics there, and no longer on the SOAP port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{port}");
+    let server = TestServer::start_with(
+        seeded(Backend::Sqlite, 1),
+        &[("PROVD_ADMIN_LISTEN", &admin)],
+        ureq::AgentBuilder::new().build(),
+    );
+    assert_eq!(server.get("metrics").0, 404);
+    let resp = ureq::get(&format!("http://{admin}/metrics"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(!resp.into_string().unwrap().is_empty());
+    assert_eq!(server.get("health").0, 200);
+
+    // Backup while the server runs: a consistent copy with the same users.
+    let db = &server.db;
+    cli(db, &["user", "add", "--user", "kept"], None);
+    let copy = db.dir().join("copy.db");
+    cli(db, &["backup", "--to", copy.to_str().unwrap()], None);
+    let (ok, _, err) = cli_result(db, &["backup", "--to", copy.to_str().unwrap()], None);
+    assert!(!ok && err.contains("exists"), "{err}");
+    let restored = TestDb::at_url(copy.to_str().unwrap());
+    let users = json(&cli(&restored, &["--json", "user", "list"], None));
+    assert!(users
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["user_id"] == "kept"));
+}
