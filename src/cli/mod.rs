@@ -73,6 +73,14 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script, e.g. `provd completions bash >
+    /// /etc/bash_completion.d/provd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `provd man > /usr/local/share/man/man1/provd.1`.
+    Man,
     /// Copy the SQLite database consistently while the server runs (VACUUM INTO); for
     /// PostgreSQL, print the pg_dump command to run. Back up the master key file too.
     Backup {
@@ -529,6 +537,23 @@ fn dispatch(cli: Cli) -> Result<()> {
                 admin_address: config.admin_listen.clone(),
             };
             actix_web::rt::System::new().block_on(crate::server::serve(state, listener, delivery))
+        }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "provd",
+                &mut buf,
+            );
+            output::emit(String::from_utf8_lossy(&buf).trim_end());
+            Ok(())
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut buf)?;
+            output::emit(String::from_utf8_lossy(&buf).trim_end());
+            Ok(())
         }
         Command::Backup { to } => {
             let (backend, _) = crate::store::Backend::from_url(&config.database_url);

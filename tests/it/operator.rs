@@ -464,3 +464,29 @@ fn metrics_move_to_admin_listen_and_backup_copies_the_store() {
         .iter()
         .any(|u| u["user_id"] == "kept"));
 }
+
+#[test]
+fn completions_man_page_and_help_name_the_settings() {
+    let db = TestDb::new(crate::common::Backend::Sqlite);
+    let bash = cli(&db, &["completions", "bash"], None);
+    assert!(
+        bash.contains("_provd()") && bash.contains("import"),
+        "{bash}"
+    );
+    let zsh = cli(&db, &["completions", "zsh"], None);
+    assert!(zsh.contains("#compdef provd"));
+    let man = cli(&db, &["man"], None);
+    assert!(man.contains(".TH provd 1"));
+    let help = cli(&db, &["--help"], None);
+    for name in [
+        "PROVD_LISTEN",
+        "PROVD_DATABASE_URL",
+        "PROVD_ADMIN_LISTEN",
+        "PROVD_LOG",
+        "provd.db",
+    ] {
+        assert!(help.contains(name), "{name} missing from --help");
+    }
+    let activate = cli(&db, &["client", "activate", "--help"], None);
+    assert!(activate.contains("activation password") && !activate.contains("static password"));
+}
