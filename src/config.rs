@@ -112,6 +112,9 @@ pub struct Config {
     /// OneSpan's "Use Generic Authentication Status Codes": an unknown, locked or disabled
     /// user and a wrong password all answer STAT_INVCREDENTIALS with the same text.
     pub generic_status_codes: bool,
+    /// Where `/metrics` (and `/health`) are served apart from the SOAP port, e.g.
+    /// `127.0.0.1:9100`. Unset: `/metrics` is on the SOAP port, for loopback clients only.
+    pub admin_listen: Option<String>,
 }
 
 /// The reactivation policy setting.
@@ -164,6 +167,7 @@ impl Default for Config {
             generic_status_codes: false,
             audit_retention_days: 90,
             hermod: crate::hermod::Settings::default(),
+            admin_listen: None,
         }
     }
 }
@@ -219,6 +223,7 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("provd.toml")),
         }
+        check_unknown_keys(file, std::env::vars())?;
         fig = fig
             .merge(Env::prefixed("PROVD_").ignore(&["config"]).split("__"))
             .merge(Serialized::defaults(overrides));
@@ -447,6 +452,80 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> std::io::Result<()> {
     write_private(path, key.to_hex().as_bytes())
 }
 
+/// `PROVD_*` variables that are not configuration keys: the configuration file, the log
+/// filter, the data directory, and the test and development switches (`PROVD_TEST_*` too).
+pub const NON_CONFIG_ENV: &[&str] = &[
+    "PROVD_CONFIG",
+    "PROVD_LOG",
+    "PROVD_DATA_DIR",
+    "PROVD_BLESS",
+    "PROVD_PG_ADMIN_URL",
+];
+
+/// Refuses keys of the configuration file and `PROVD_*` variables that are no configuration
+/// key, naming the key and the closest known one.
+pub fn check_unknown_keys(
+    file: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<()> {
+    let defaults = match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => Default::default(),
+    };
+    let mut known: Vec<String> = defaults.keys().cloned().collect();
+    // Nested sections (`[hermod]`) are set from the environment as `PROVD_HERMOD__KEY`.
+    for (section, value) in &defaults {
+        if let serde_json::Value::Object(inner) = value {
+            known.extend(inner.keys().map(|k| format!("{section}__{k}")));
+        }
+    }
+    let suggest = |key: &str| {
+        known
+            .iter()
+            .map(|k| (strsim::damerau_levenshtein(k, key), k))
+            .filter(|(d, k)| *d <= 3.max(k.len() / 4))
+            .min()
+            .map(|(_, k)| k.clone())
+    };
+    let path = file.unwrap_or(Path::new("provd.toml"));
+    if path.exists() {
+        let table: std::collections::BTreeMap<String, figment::value::Value> =
+            Figment::from(Toml::file(path))
+                .extract()
+                .with_context(|| format!("reading {}", path.display()))?;
+        for key in table.keys() {
+            if !known.contains(key) {
+                match suggest(key) {
+                    Some(k) => bail!(
+                        "unknown key `{key}` in {}; did you mean `{k}`?",
+                        path.display()
+                    ),
+                    None => bail!("unknown key `{key}` in {}", path.display()),
+                }
+            }
+        }
+    }
+    for (name, _) in env {
+        let Some(key) = name.strip_prefix("PROVD_") else {
+            continue;
+        };
+        if NON_CONFIG_ENV.contains(&name.as_str()) || key.starts_with("TEST_") {
+            continue;
+        }
+        let key = key.to_lowercase();
+        if !known.contains(&key) {
+            match suggest(&key) {
+                Some(k) => bail!(
+                    "unknown environment variable {name}; did you mean PROVD_{}?",
+                    k.to_uppercase()
+                ),
+                None => bail!("unknown environment variable {name} (not a configuration key)"),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -536,6 +615,55 @@ mod tests {
 #[cfg(test)]
 mod file_tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_and_variables_are_refused_with_a_suggestion() {
+        let dir = std::env::temp_dir().join(format!("provd-cfgunknown-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("provd.toml");
+        let none = || std::iter::empty::<(String, String)>();
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\n").unwrap();
+        check_unknown_keys(Some(&file), none()).unwrap();
+        std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let e = check_unknown_keys(Some(&file), none())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`lisen`") && e.contains("did you mean `listen`"),
+            "{e}"
+        );
+        let e = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(format!("{e:#}").contains("lisen"), "{e:#}");
+        std::fs::write(&file, "zzzzzzzzzzzzzz = 1\n").unwrap();
+        let e = check_unknown_keys(Some(&file), none())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("zzzzzzzzzzzzzz") && !e.contains("did you mean"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        let env = |pairs: &[&str]| {
+            let v: Vec<(String, String)> =
+                pairs.iter().map(|k| (k.to_string(), "1".into())).collect();
+            check_unknown_keys(Some(&dir.join("absent.toml")), v.into_iter())
+        };
+        env(&[
+            "PROVD_POOL_SIZE",
+            "PROVD_LOG",
+            "PROVD_CONFIG",
+            "PROVD_BLESS",
+            "PROVD_TEST_POSTGRES_URL",
+            "PROVD_TEST_CLOCK_FILE",
+            "PATH",
+        ])
+        .unwrap();
+        let e = env(&["PROVD_POOL_SIZ"]).unwrap_err().to_string();
+        assert!(
+            e.contains("PROVD_POOL_SIZ;") && e.contains("PROVD_POOL_SIZE?"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn mail_settings_are_checked_at_load() {

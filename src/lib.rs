@@ -18,6 +18,7 @@ pub mod hermod;
 pub mod metrics;
 pub mod overload;
 pub mod protocol;
+pub mod pskc;
 pub mod refusals;
 pub mod server;
 pub mod store;

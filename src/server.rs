@@ -535,7 +535,27 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     .body(status.body())
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// Who may read `/metrics` on an app: set on every app [`serve`] builds.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsAccess {
+    /// Not served here (a separate `admin_listen` serves it).
+    pub hidden: bool,
+    /// Only to clients connecting from a loopback address.
+    pub loopback_only: bool,
+}
+
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(access) = req.app_data::<MetricsAccess>() {
+        if access.hidden {
+            return HttpResponse::NotFound().finish();
+        }
+        let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+        if access.loopback_only && !loopback {
+            return HttpResponse::Forbidden()
+                .content_type("text/plain")
+                .body("/metrics is served to loopback clients only; set admin_listen\n");
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
@@ -556,6 +576,9 @@ pub struct Listener {
     pub max_body_bytes: usize,
     pub blocking_threads: usize,
     pub tls: Option<rustls::ServerConfig>,
+    /// `admin_listen`: where `/metrics` (and `/health`) are served apart from the SOAP port;
+    /// `None`: `/metrics` stays on the SOAP port, for loopback clients only.
+    pub admin_address: Option<String>,
 }
 
 /// Binds, announces the bound address on standard output (`provd listening on http://ADDR`,
@@ -572,7 +595,12 @@ pub async fn serve(
         max_body_bytes,
         blocking_threads,
         tls,
+        admin_address,
     } = listener;
+    let main_access = MetricsAccess {
+        hidden: admin_address.is_some(),
+        loopback_only: true,
+    };
     let listen = listen.as_str();
     // Connections never exhaust the file descriptors: accept pauses at the cap instead of
     // failing with EMFILE.
@@ -624,10 +652,12 @@ pub async fn serve(
         Default::default();
     let hermod_slot = hermod.clone();
     let hermod_state = state.clone();
+    let admin_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body_bytes))
+            .app_data(main_access)
             .configure(routes)
             .configure(|cfg| {
                 if let Some(front) = hermod_slot.get() {
@@ -674,6 +704,35 @@ pub async fn serve(
     for a in &addrs {
         println!("provd listening on {scheme}://{a}");
     }
+    let admin = match &admin_address {
+        Some(address) => {
+            let state = admin_state;
+            let admin = HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(MetricsAccess {
+                        hidden: false,
+                        loopback_only: false,
+                    })
+                    .route("/metrics", web::get().to(metrics))
+                    .route("/health", web::get().to(health))
+            })
+            .workers(1)
+            .shutdown_timeout(5)
+            .bind(address.as_str())
+            .map_err(|e| anyhow::anyhow!("cannot listen on admin_listen {address}: {e}"))?;
+            for a in admin.addrs() {
+                // Not println!: whoever read the first line may have closed the pipe.
+                use std::io::Write;
+                let _ = writeln!(std::io::stdout(), "provd admin listening on http://{a}");
+            }
+            let admin = admin.run();
+            let handle = admin.handle();
+            actix_web::rt::spawn(admin);
+            Some(handle)
+        }
+        None => None,
+    };
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let (stop_mail, stop_rx) = tokio::sync::watch::channel(false);
@@ -693,6 +752,9 @@ pub async fn serve(
     });
     let served = server.await;
     flush_refusals(&flusher, None);
+    if let Some(admin) = admin {
+        admin.stop(true).await;
+    }
     let _ = stop_mail.send(true);
     if let Some(worker) = mailer {
         let _ = worker.await;

@@ -215,7 +215,7 @@ pub struct HexValue(Vec<u8>);
 
 impl HexValue {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        if raw.len() % 2 != 0 {
+        if !raw.len().is_multiple_of(2) {
             return Err(ParseError::Format("hex value must have an even length"));
         }
         hex::decode(raw).map(Self).map_err(|_| {

@@ -65,8 +65,28 @@ pub enum AuthenticatorCommand {
     Import {
         #[arg(long)]
         file: PathBuf,
-        #[arg(long, value_parser = ["csv", "json"])]
+        /// csv, json or pskc (RFC 6030) [default: by extension; .xml and .pskcxml are pskc].
+        #[arg(long, value_parser = ["csv", "json", "pskc"])]
         format: Option<String>,
+        /// PSKC encrypted with a pre-shared key: the file holding it (32 hex characters).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// PSKC encrypted with a password-derived key (PBKDF2): read the password from the
+        /// first line of standard input.
+        #[arg(long, conflicts_with = "key_file")]
+        password_stdin: bool,
+    },
+    /// Write every authenticator with its key as PSKC (RFC 6030), encrypted with a pre-shared
+    /// AES-128 key (AES-128-CBC, HMAC-SHA256).
+    Export {
+        #[arg(long, value_parser = ["pskc"], default_value = "pskc")]
+        format: String,
+        /// The file holding the encryption key (32 hex characters).
+        #[arg(long)]
+        key_file: PathBuf,
+        /// The PSKC file to write.
+        #[arg(long)]
+        to: PathBuf,
     },
     /// List authenticators.
     List {
@@ -265,16 +285,54 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
             insert_with_progress(store, &batch, "generating")?;
             if out.json {
                 let serials: Vec<&str> = batch.iter().map(|a| a.serial_no.as_str()).collect();
-                println!("{}", serde_json::json!({ "created": serials }));
+                out.one(&serde_json::json!({ "created": serials }));
             } else {
                 for a in &batch {
-                    println!("{}", a.serial_no);
+                    super::output::emit(a.serial_no.as_str());
                 }
                 eprintln!("created {} authenticator(s)", batch.len());
             }
         }
-        AuthenticatorCommand::Import { file, format } => {
-            let batch = to_new(read_rows(&file, format.as_deref())?)?;
+        AuthenticatorCommand::Export {
+            format: _,
+            key_file,
+            to,
+        } => {
+            let key = super::pskc_cmd::read_key_file(&key_file)?;
+            let n = super::pskc_cmd::export(store, &key, &to)?;
+            out.message(&format!(
+                "exported {n} authenticator(s) to {}",
+                to.display()
+            ));
+        }
+        AuthenticatorCommand::Import {
+            file,
+            format,
+            key_file,
+            password_stdin,
+        } => {
+            let is_xml = file.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                e.eq_ignore_ascii_case("xml") || e.eq_ignore_ascii_case("pskcxml")
+            });
+            let batch = if format.as_deref() == Some("pskc") || (format.is_none() && is_xml) {
+                let protection = if let Some(k) = &key_file {
+                    crate::pskc::Protection::PreShared(super::pskc_cmd::read_key_file(k)?)
+                } else if password_stdin {
+                    let args = super::PasswordArgs {
+                        password_stdin: true,
+                        password: None,
+                    };
+                    crate::pskc::Protection::Password(args.read()?.expect("read from stdin"))
+                } else {
+                    crate::pskc::Protection::None
+                };
+                super::pskc_cmd::read(&file, &protection)?
+            } else {
+                if key_file.is_some() || password_stdin {
+                    bail!("--key-file and --password-stdin are for --format pskc");
+                }
+                to_new(read_rows(&file, format.as_deref())?)?
+            };
             if batch.is_empty() {
                 bail!("{} holds no authenticators", file.display());
             }
@@ -289,13 +347,10 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
             let a = store.get_authenticator(&serial)?;
             let devices = store.list_device_instances(serial.as_str())?;
             if out.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "authenticator": a,
-                        "device_instances": devices,
-                    }))?
-                );
+                out.one(&serde_json::json!({
+                    "authenticator": a,
+                    "device_instances": devices,
+                }));
             } else {
                 out.one(&a);
                 if !devices.is_empty() {
@@ -321,7 +376,7 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
                                 ),
                                 opt(&d.device_id),
                                 d.status.clone(),
-                                d.activated_at.map_or_else(String::new, |t| t.to_string()),
+                                super::output::opt_time(&d.activated_at),
                                 opt(&d.description),
                             ]
                         },

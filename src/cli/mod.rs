@@ -1,11 +1,15 @@
 //! The `provd` command line: the server, migrations, and the admin commands for the store.
 
+mod admin_audit;
 mod authenticator;
+mod config_cmd;
 mod hermod;
 mod key;
 mod outbox;
 mod output;
+mod pskc_cmd;
 mod user;
+mod user_import;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -22,13 +26,15 @@ use output::Output;
 #[command(
     name = "provd",
     version,
-    about = "OneSpan-compatible SOAP provisioning server"
+    about = "OneSpan-compatible SOAP provisioning server",
+    after_long_help = config_cmd::env_help()
 )]
 pub struct Cli {
     /// Configuration file (TOML); default `provd.toml` when present.
     #[arg(long, global = true, env = "PROVD_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Database URL: a SQLite file path, or postgres://...
+    /// Database URL: a SQLite file path, or postgres://... [env: PROVD_DATABASE_URL]
+    /// [default: provd.db]
     #[arg(long, global = true)]
     pub database: Option<String>,
     /// Print JSON instead of tables.
@@ -74,6 +80,31 @@ pub enum Command {
     /// The Hermod REST front: API clients, trust store, commands, profiles, callbacks.
     #[command(subcommand)]
     Hermod(hermod::HermodCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script, e.g. `provd completions bash >
+    /// /etc/bash_completion.d/provd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `provd man > /usr/local/share/man/man1/provd.1`.
+    Man,
+    /// Copy the SQLite database consistently while the server runs (VACUUM INTO); for
+    /// PostgreSQL, print the pg_dump command to run. Back up the master key file too.
+    Backup {
+        /// The new file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The effective configuration (secrets redacted) and the source of each value: default,
+    /// file, environment or command line.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,7 +183,7 @@ pub enum ClientCommand {
         registration_id: crate::types::RegistrationId,
         /// The activation password (9 characters); read from stdin with --password-stdin.
         #[command(flatten)]
-        password: PasswordArgs,
+        password: ActivationPasswordArgs,
     },
     /// Play the app of the Hermod REST front: fetch the message behind a provisioning link,
     /// then decline or generate keys, prove possession and post the attested answer.
@@ -190,9 +221,74 @@ pub struct HermodClientArgs {
 pub enum AuditCommand {
     /// The newest entries, newest first.
     List {
-        #[arg(long, default_value_t = 50)]
+        /// At most this many entries; 0: no limit.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(0..))]
         limit: i64,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
     },
+    /// Write the matching entries (oldest first) as JSON lines or CSV.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        to: Option<PathBuf>,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    Csv,
+}
+
+/// Filters of `audit list` and `audit export`; every one given must match.
+#[derive(Debug, Args)]
+pub struct AuditFilterArgs {
+    /// Only entries about this user id.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only entries in this domain.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Only entries about this serial number.
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// Only this command, e.g. PROVISIONCMD_REGISTER or "cli user add".
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Only this status, e.g. ok, error, STAT_SUCCESS.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this caller: a client address, or cli:<os user> for admin commands.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Entries at or after this time (RFC 3339, YYYY-MM-DD, or Unix seconds).
+    #[arg(long, value_parser = output::parse_time)]
+    pub since: Option<i64>,
+    /// Entries at or before this time (RFC 3339, YYYY-MM-DD, or Unix seconds).
+    #[arg(long, value_parser = output::parse_time)]
+    pub until: Option<i64>,
+}
+
+impl AuditFilterArgs {
+    fn filter(self, limit: Option<i64>) -> crate::store::AuditFilter {
+        crate::store::AuditFilter {
+            user_id: self.user,
+            domain: self.domain,
+            serial_no: self.serial,
+            command: self.command,
+            status: self.status,
+            client: self.client,
+            since: self.since,
+            until: self.until,
+            limit,
+        }
+    }
 }
 
 /// How a command gets a password without putting it on the command line.
@@ -204,6 +300,27 @@ pub struct PasswordArgs {
     /// The static password (visible in the process list; prefer --password-stdin).
     #[arg(long, conflicts_with = "password_stdin")]
     pub password: Option<String>,
+}
+
+/// The activation password of `client activate` (not the user's static password).
+#[derive(Debug, Args)]
+pub struct ActivationPasswordArgs {
+    /// Read the activation password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The activation password (visible in the process list; prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+}
+
+impl ActivationPasswordArgs {
+    pub fn read(&self) -> Result<Option<Zeroizing<String>>> {
+        PasswordArgs {
+            password_stdin: self.password_stdin,
+            password: self.password.clone(),
+        }
+        .read()
+    }
 }
 
 impl PasswordArgs {
@@ -246,7 +363,89 @@ fn open_store(config: &Config) -> Result<Store> {
     key::open_store(config, key::Open::Existing)
 }
 
+/// Runs the command; the admin commands that change the store are audited (see
+/// `admin_audit`).
 pub fn run(cli: Cli) -> Result<()> {
+    let Some(entry) = admin_audit::describe(&cli.command) else {
+        return dispatch(cli);
+    };
+    let config = Config::load(
+        cli.config.as_deref(),
+        &Overrides {
+            listen: None,
+            database_url: cli.database.clone(),
+        },
+    )?;
+    let result = dispatch(cli);
+    // The store opens again (without migrating) for the audit row: the command may have
+    // failed before opening it.
+    if let Ok(key) = config.master_key() {
+        if let Ok(store) = Store::connect(&config.database_url, key, 1) {
+            admin_audit::record(&store, entry, &result);
+        }
+    }
+    result
+}
+
+/// An audit row for export: RFC 3339 time and the Unix seconds.
+fn audit_export_value(r: &crate::store::AuditRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    output::with_times(&mut v);
+    v
+}
+
+fn export_audit(
+    rows: &[crate::store::AuditRecord],
+    format: ExportFormat,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        ExportFormat::Jsonl => {
+            for r in rows {
+                writeln!(sink, "{}", audit_export_value(r))?;
+            }
+        }
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(&mut *sink);
+            w.write_record([
+                "id",
+                "at",
+                "at_unix",
+                "client",
+                "command",
+                "user_id",
+                "domain",
+                "serial_no",
+                "registration_id",
+                "status",
+                "return_code",
+                "status_code",
+                "detail",
+            ])?;
+            for r in rows {
+                w.write_record([
+                    r.id.to_string(),
+                    output::rfc3339(r.at),
+                    r.at.to_string(),
+                    output::opt(&r.client_addr),
+                    r.command.clone(),
+                    output::opt(&r.user_id),
+                    output::opt(&r.domain),
+                    output::opt(&r.serial_no),
+                    output::opt(&r.registration_id),
+                    r.status.clone(),
+                    r.return_code.to_string(),
+                    r.status_code.to_string(),
+                    output::opt(&r.detail),
+                ])?;
+            }
+            w.flush()?;
+        }
+    }
+    sink.flush()
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         _ => None,
@@ -299,7 +498,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 "serial_no": reg.serial_no,
                 "user_id": reg.user_id,
                 "domain": reg.domain,
-                "event_reactivation_counter": reg.event_reactivation_counter,
+                "event_reactivation_counter": reg.event_reactivation_counter.parse::<u64>().ok(),
                 "status": "activated",
             }));
             Ok(())
@@ -374,9 +573,56 @@ pub fn run(cli: Cli) -> Result<()> {
                 max_body_bytes: config.max_body_bytes,
                 blocking_threads: blocking.div_ceil(workers),
                 tls: config.tls()?,
+                admin_address: config.admin_listen.clone(),
             };
             actix_web::rt::System::new().block_on(crate::server::serve(state, listener, delivery))
         }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "provd",
+                &mut buf,
+            );
+            output::emit(String::from_utf8_lossy(&buf).trim_end());
+            Ok(())
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut buf)?;
+            output::emit(String::from_utf8_lossy(&buf).trim_end());
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let (backend, _) = crate::store::Backend::from_url(&config.database_url);
+            if backend == crate::store::Backend::Postgres {
+                out.message(&format!(
+                    "PostgreSQL: run  pg_dump --format=custom --file={} '{}'  \
+                     (and keep the master key with it)",
+                    to.display(),
+                    redact_url(&config.database_url)
+                ));
+                return Ok(());
+            }
+            let store = open_store(&config)?;
+            store.backup_sqlite(&to)?;
+            out.message(&format!(
+                "wrote a consistent copy of {} to {}; back up the master key too",
+                config.database_url,
+                to.display()
+            ));
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Show) => config_cmd::show(
+            &config,
+            cli.config.as_deref(),
+            &Overrides {
+                listen: None,
+                database_url: cli.database.clone(),
+            },
+            &out,
+        ),
         Command::Migrate => {
             // Opening applies pending migrations (and checks the key).
             open_store(&config)?;
@@ -442,7 +688,10 @@ pub fn run(cli: Cli) -> Result<()> {
                         "expires_at",
                     ]
                     .iter()
-                    .map(|k| output::plain(&r[*k]))
+                    .map(|k| match r[*k].as_i64() {
+                        Some(t) if output::is_time_field(k) => output::rfc3339(t),
+                        _ => output::plain(&r[*k]),
+                    })
                     .collect()
                 },
             );
@@ -461,8 +710,31 @@ pub fn run(cli: Cli) -> Result<()> {
             out.one(&r);
             Ok(())
         }
-        Command::Audit(AuditCommand::List { limit }) => {
-            let rows = open_store(&config)?.recent_audit(limit.clamp(1, 100_000))?;
+        Command::Audit(AuditCommand::Export { format, to, filter }) => {
+            let mut rows = open_store(&config)?.query_audit(&filter.filter(None))?;
+            rows.reverse();
+            let mut sink: Box<dyn std::io::Write> = match &to {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let written = export_audit(&rows, format, &mut sink);
+            match written {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe && to.is_none() => {
+                    std::process::exit(0)
+                }
+                other => other.context("writing the audit export")?,
+            }
+            if let Some(path) = &to {
+                eprintln!("wrote {} audit entries to {}", rows.len(), path.display());
+            }
+            Ok(())
+        }
+        Command::Audit(AuditCommand::List { limit, filter }) => {
+            let limit = (limit > 0).then_some(limit);
+            let rows = open_store(&config)?.query_audit(&filter.filter(limit))?;
             out.list(
                 &rows,
                 &[
@@ -478,7 +750,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 ],
                 |r| {
                     vec![
-                        r.at.to_string(),
+                        output::rfc3339(r.at),
                         output::opt(&r.client_addr),
                         r.command.clone(),
                         output::opt(&r.user_id),

@@ -51,18 +51,18 @@ pub fn run(c: OutboxCommand, store: &Store, config: &Config, out: &Output) -> Re
                 |r| {
                     vec![
                         r.id.to_string(),
-                        r.created_at.to_string(),
+                        super::output::rfc3339(r.created_at),
                         r.command.clone(),
                         r.recipient.clone(),
                         r.subject.clone(),
                         r.status.clone(),
                         r.attempts.to_string(),
                         if r.status == "queued" {
-                            r.next_attempt_at.to_string()
+                            super::output::rfc3339(r.next_attempt_at)
                         } else {
                             String::new()
                         },
-                        opt(&r.sent_at),
+                        super::output::opt_time(&r.sent_at),
                         opt(&r.last_error),
                     ]
                 },

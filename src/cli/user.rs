@@ -70,6 +70,30 @@ pub enum UserCommand {
         #[command(flatten)]
         who: Who,
     },
+    /// Create users from a CSV or JSON file: fields user_id, domain, organizational_unit,
+    /// email, and at most one of password (hashed here, on every core) and password_hash (an
+    /// Argon2id PHC string). Every record is checked first; all are created or none.
+    Import {
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// csv or json [default: by the file's extension].
+        #[arg(long, value_enum)]
+        format: Option<super::user_import::FileFormat>,
+    },
+    /// Write users in the import format (without passwords unless --with-password-hashes).
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: super::user_import::FileFormat,
+        /// Only this domain.
+        #[arg(long)]
+        domain: Option<Domain>,
+        /// Include the Argon2id password hashes (sensitive: protect the file).
+        #[arg(long)]
+        with_password_hashes: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        to: Option<std::path::PathBuf>,
+    },
 }
 
 fn row(u: &User) -> Vec<String> {
@@ -146,6 +170,29 @@ pub fn run(cmd: UserCommand, store: &Store, out: &Output) -> Result<()> {
         UserCommand::Enable { who } => {
             let user = store.set_user_disabled(&who.user_id, &who.domain, false)?;
             out.one(&user);
+        }
+        UserCommand::Import { file, format } => {
+            use std::io::IsTerminal;
+            let quiet = out.json || !std::io::stderr().is_terminal();
+            let n = super::user_import::import(store, &file, format, quiet)?;
+            out.message(&format!("imported {n} user(s)"));
+        }
+        UserCommand::Export {
+            format,
+            domain,
+            with_password_hashes,
+            to,
+        } => {
+            let n = super::user_import::export(
+                store,
+                domain.as_ref(),
+                format,
+                with_password_hashes,
+                to.as_ref(),
+            )?;
+            if let Some(path) = &to {
+                eprintln!("wrote {n} user(s) to {}", path.display());
+            }
         }
         UserCommand::Delete { who } => {
             store.delete_user(&who.user_id, &who.domain)?;

@@ -177,7 +177,7 @@ pub fn answer(
         if !req
             .storagepriors
             .as_ref()
-            .map_or(true, |s| s.iter().any(|x| x == "APP"))
+            .is_none_or(|s| s.iter().any(|x| x == "APP"))
         {
             return Err(ClientError::Unsupported(format!(
                 "key {}: no supported storage (only APP)",

@@ -244,7 +244,7 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 fn der_uint(v: &[u8]) -> Vec<u8> {
     let v = unsigned(v);
     let mut c = Vec::with_capacity(v.len() + 1);
-    if v.first().map_or(true, |b| b & 0x80 != 0) {
+    if v.first().is_none_or(|b| b & 0x80 != 0) {
         c.push(0);
     }
     c.extend_from_slice(&v);

@@ -575,7 +575,7 @@ pub fn open_am2(
     bytes: &[u8],
 ) -> Result<ActivationMessage2, MdlError> {
     let body_len = bytes.len().saturating_sub(IV_BYTES + MAC_BYTES);
-    if bytes.len() < IV_BYTES + 16 + MAC_BYTES || body_len % 16 != 0 {
+    if bytes.len() < IV_BYTES + 16 + MAC_BYTES || !body_len.is_multiple_of(16) {
         return Err(MdlError::Malformed {
             message: 2,
             reason: "its length is not IV, whole cipher blocks and a 32-byte tag",

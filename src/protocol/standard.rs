@@ -260,7 +260,8 @@ pub fn unprotect(
     blob: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, RecordError> {
     // salt, IV, at least one block, MAC.
-    if blob.len() < SALT_BYTES + 16 + 16 + 32 || (blob.len() - SALT_BYTES - 48) % 16 != 0 {
+    if blob.len() < SALT_BYTES + 16 + 16 + 32 || !(blob.len() - SALT_BYTES - 48).is_multiple_of(16)
+    {
         return Err(RecordError::BadPadding);
     }
     let (salt, rest) = blob.split_at(SALT_BYTES);

@@ -104,3 +104,58 @@ impl Store {
             .load(&mut conn)?)
     }
 }
+
+/// Which audit rows to read: every set field must match; times are Unix seconds, inclusive.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub domain: Option<String>,
+    pub serial_no: Option<String>,
+    pub command: Option<String>,
+    pub status: Option<String>,
+    /// The caller: a client address, or `cli:<os user>` for an admin command.
+    pub client: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// At most this many rows (newest first); `None`: all.
+    pub limit: Option<i64>,
+}
+
+impl Store {
+    /// The audit rows matching `f`, newest first.
+    pub fn query_audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut q = audit_log::table
+            .order(audit_log::id.desc())
+            .select(AuditRecord::as_select())
+            .into_boxed();
+        if let Some(v) = &f.user_id {
+            q = q.filter(audit_log::user_id.eq(v));
+        }
+        if let Some(v) = &f.domain {
+            q = q.filter(audit_log::domain.eq(v));
+        }
+        if let Some(v) = &f.serial_no {
+            q = q.filter(audit_log::serial_no.eq(v));
+        }
+        if let Some(v) = &f.command {
+            q = q.filter(audit_log::command.eq(v));
+        }
+        if let Some(v) = &f.status {
+            q = q.filter(audit_log::status.eq(v));
+        }
+        if let Some(v) = &f.client {
+            q = q.filter(audit_log::client_addr.eq(v));
+        }
+        if let Some(v) = f.since {
+            q = q.filter(audit_log::at.ge(v));
+        }
+        if let Some(v) = f.until {
+            q = q.filter(audit_log::at.le(v));
+        }
+        if let Some(n) = f.limit {
+            q = q.limit(n);
+        }
+        Ok(q.load(&mut conn)?)
+    }
+}

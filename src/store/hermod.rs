@@ -175,8 +175,8 @@ impl AttestationKey {
     /// Enabled at `now`: not revoked, inside its validity window.
     pub fn usable_at(&self, now: i64) -> bool {
         self.revoked_at.is_none()
-            && self.not_before.map_or(true, |t| t <= now)
-            && self.not_after.map_or(true, |t| now < t)
+            && self.not_before.is_none_or(|t| t <= now)
+            && self.not_after.is_none_or(|t| now < t)
     }
 }
 

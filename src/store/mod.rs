@@ -4,6 +4,7 @@
 
 mod audit;
 mod authenticators;
+mod backup;
 mod devices;
 mod dsapp_exchanges;
 mod health;
@@ -30,7 +31,7 @@ use thiserror::Error;
 
 use crate::crypto::{CryptoError, MasterKey};
 
-pub use audit::{AuditRecord, NewAudit};
+pub use audit::{AuditFilter, AuditRecord, NewAudit};
 pub use authenticators::{
     Assignment, Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS,
     DEFAULT_TYPE,
@@ -234,6 +235,17 @@ impl Store {
     /// Connects without touching the schema.
     pub fn connect(url: &str, key: MasterKey, pool_size: u32) -> Result<Self, StoreError> {
         let (backend, url) = Backend::from_url(url);
+        // PostgreSQL: one direct connection first, so that a database that does not exist (or
+        // a server that refuses) is one clear error at once, not the pool's retries for 10 s.
+        #[cfg(feature = "postgres")]
+        if backend == Backend::Postgres {
+            PgConnection::establish(&url).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot connect to PostgreSQL: {}",
+                    e.to_string().trim()
+                ))
+            })?;
+        }
         let manager = Manager { backend, url };
         #[cfg(feature = "sqlite")]
         if backend == Backend::Sqlite {

@@ -33,7 +33,7 @@ pub struct User {
 impl User {
     /// Whether the password lock holds at `now`.
     pub fn locked_at(&self, now: i64) -> bool {
-        self.locked && self.locked_until.map_or(true, |until| until > now)
+        self.locked && self.locked_until.is_none_or(|until| until > now)
     }
 }
 
@@ -289,5 +289,73 @@ impl Store {
                 .execute(c)?;
             Ok(())
         })
+    }
+}
+
+impl Store {
+    /// Inserts `batch` in one transaction (all or nothing), in multi-row statements of a few
+    /// hundred rows; `progress` is told the rows written so far. A user that already exists
+    /// fails the whole batch, naming it.
+    pub fn import_users(
+        &self,
+        batch: &[NewUser],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(), StoreError> {
+        // 9 columns a row: 500 rows stay below SQLite's 32766 bound parameters.
+        const CHUNK: usize = 500;
+        let t = now();
+        self.write_tx(|c| {
+            let mut done = 0;
+            for chunk in batch.chunks(CHUNK) {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|new| {
+                        (
+                            users::user_id.eq(new.user_id.as_str()),
+                            users::domain.eq(new.domain.as_str()),
+                            users::organizational_unit
+                                .eq(new.organizational_unit.as_ref().map(|o| o.as_str())),
+                            users::email.eq(new.email.as_deref()),
+                            users::password_hash.eq(new.password_hash.as_deref()),
+                            users::locked.eq(false),
+                            users::failure_count.eq(0),
+                            users::created_at.eq(t),
+                            users::updated_at.eq(t),
+                        )
+                    })
+                    .collect();
+                // Multi-row INSERTs are backend-specific in diesel: one arm per backend.
+                let written = match c {
+                    #[cfg(feature = "sqlite")]
+                    super::DbConnection::Sqlite(c) => {
+                        diesel::insert_into(users::table).values(rows).execute(c)
+                    }
+                    #[cfg(feature = "postgres")]
+                    super::DbConnection::Postgresql(c) => {
+                        diesel::insert_into(users::table).values(rows).execute(c)
+                    }
+                };
+                written.map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!(
+                        "a user of records {}..{} already exists",
+                        done + 1,
+                        done + chunk.len()
+                    )),
+                    other => other,
+                })?;
+                done += chunk.len();
+                progress(done);
+            }
+            Ok(())
+        })
+    }
+
+    /// The (user id, domain) pairs of every user.
+    pub fn user_keys(&self) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+        let mut conn = self.conn()?;
+        let all: Vec<(String, String)> = users::table
+            .select((users::user_id, users::domain))
+            .load(&mut conn)?;
+        Ok(all.into_iter().collect())
     }
 }

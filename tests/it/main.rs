@@ -14,6 +14,7 @@ mod lifecycle;
 mod mail;
 mod master_key;
 mod mdl;
+mod operator;
 mod overload;
 #[cfg(feature = "postgres")]
 mod pg_restart;

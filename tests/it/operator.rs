@@ -1,0 +1,492 @@
+//! Operator experience (issue 15): readable times, audit of admin commands, audit filters and
+//! export, a closed pipe, configuration checks.
+
+use std::process::{Command, Stdio};
+
+use crate::common::{backends, cli, cli_result, TestDb, BIN, MASTER_KEY};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn admin_commands_are_audited_and_the_trail_filters_and_exports() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        cli(&db, &["migrate"], None);
+        cli(&db, &["user", "add", "--user", "alice"], Some(""));
+        cli(
+            &db,
+            &["user", "add", "--user", "bob", "--password-stdin"],
+            Some("s3cret-pw\n"),
+        );
+        let (ok, _, err) = cli_result(&db, &["user", "add", "--user", "alice"], None);
+        assert!(!ok && err.contains("already exists"), "{err}");
+
+        let all = json(&cli(
+            &db,
+            &["--json", "audit", "list", "--limit", "0"],
+            None,
+        ));
+        let all = all.as_array().unwrap();
+        assert_eq!(all.len(), 3, "{all:?}");
+        for row in all {
+            assert_eq!(row["command"], "cli user add");
+            assert!(row["client_addr"].as_str().unwrap().starts_with("cli:"));
+            let at = row["at"].as_str().unwrap();
+            assert!(at.ends_with('Z') && at.contains('T'), "{at}");
+            assert!(row["at_unix"].as_i64().unwrap() > 1_700_000_000);
+        }
+        assert!(!serde_json::to_string(all).unwrap().contains("s3cret"));
+
+        let errors = json(&cli(
+            &db,
+            &[
+                "--json", "audit", "list", "--status", "error", "--user", "alice",
+            ],
+            None,
+        ));
+        assert_eq!(errors.as_array().unwrap().len(), 1);
+        assert!(errors[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already exists"));
+        let bob = json(&cli(
+            &db,
+            &["--json", "audit", "list", "--user", "bob"],
+            None,
+        ));
+        assert_eq!(bob.as_array().unwrap().len(), 1);
+        assert_eq!(bob[0]["status"], "ok");
+        let future = json(&cli(
+            &db,
+            &["--json", "audit", "list", "--since", "2999-01-01"],
+            None,
+        ));
+        assert_eq!(future.as_array().unwrap().len(), 0);
+        let one = json(&cli(
+            &db,
+            &["--json", "audit", "list", "--limit", "1"],
+            None,
+        ));
+        assert_eq!(one.as_array().unwrap().len(), 1);
+        let (ok, _, _) = cli_result(&db, &["audit", "list", "--limit", "-1"], None);
+        assert!(!ok);
+        let (ok, _, err) = cli_result(&db, &["audit", "list", "--since", "yesterday"], None);
+        assert!(!ok && err.contains("yesterday"), "{err}");
+
+        let lines = cli(&db, &["audit", "export", "--format", "jsonl"], None);
+        let lines: Vec<serde_json::Value> = lines.lines().map(json).collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["user_id"], "alice");
+        assert_eq!(lines[2]["status"], "error");
+        let file = db.dir().join("audit.csv");
+        cli(
+            &db,
+            &[
+                "audit",
+                "export",
+                "--format",
+                "csv",
+                "--command",
+                "cli user add",
+                "--to",
+                file.to_str().unwrap(),
+            ],
+            None,
+        );
+        let csv = std::fs::read_to_string(&file).unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows.len(), 4, "{csv}");
+        assert!(rows[0].starts_with("id,at,at_unix,client,command"));
+        assert!(rows[1].contains(",cli user add,alice,master,"), "{csv}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let db = TestDb::new(crate::common::Backend::Sqlite);
+    cli(&db, &["migrate"], None);
+    for i in 0..50 {
+        cli(&db, &["user", "add", "--user", &format!("u{i}")], None);
+    }
+    let mut child = Command::new(BIN)
+        .args(["--json", "audit", "list", "--limit", "0"])
+        .current_dir(db.dir())
+        .env("PROVD_DATABASE_URL", &db.url)
+        .env("PROVD_MASTER_KEY", MASTER_KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unknown_settings_are_refused_and_config_show_names_sources() {
+    let db = TestDb::new(crate::common::Backend::Sqlite);
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(db.dir())
+            .env("PROVD_DATABASE_URL", &db.url)
+            .env("PROVD_MASTER_KEY", MASTER_KEY)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&[("PROVD_LISEN", "127.0.0.1:1")], &["user", "list"]);
+    assert!(
+        !ok && err.contains("PROVD_LISEN") && err.contains("PROVD_LISTEN"),
+        "{err}"
+    );
+    std::fs::write(db.dir().join("provd.toml"), "pool_sise = 3\n").unwrap();
+    let (ok, _, err) = run(&[], &["user", "list"]);
+    assert!(
+        !ok && err.contains("`pool_sise`") && err.contains("`pool_size`"),
+        "{err}"
+    );
+    std::fs::write(db.dir().join("provd.toml"), "pool_size = 3\n").unwrap();
+    let (ok, out, err) = run(
+        &[("PROVD_RATE_LIMIT_BURST", "7"), ("PROVD_LOG", "warn")],
+        &["--json", "config", "show"],
+    );
+    assert!(ok, "{err}");
+    let rows = json(&out);
+    let find = |k: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == k)
+            .unwrap_or_else(|| panic!("{k}"))
+            .clone()
+    };
+    assert_eq!(find("pool_size")["value"], 3);
+    assert!(find("pool_size")["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("file "));
+    assert_eq!(
+        find("rate_limit_burst")["source"],
+        "environment PROVD_RATE_LIMIT_BURST"
+    );
+    assert_eq!(find("listen")["source"], "default");
+    assert_eq!(find("master_key")["value"], "(set, redacted)");
+    assert!(!out.contains(MASTER_KEY));
+}
+
+#[cfg(provd_pg_tests)]
+#[test]
+fn a_missing_postgres_database_is_one_clear_error() {
+    let admin = std::env::var("PROVD_TEST_POSTGRES_URL").unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    let db = TestDb::at_url(&format!("{base}/provd_no_such_database"));
+    let (ok, _, err) = cli_result(&db, &["user", "list"], None);
+    assert!(!ok);
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn users_import_all_or_nothing_and_export_round_trips() {
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        cli(&db, &["migrate"], None);
+        cli(&db, &["user", "add", "--user", "existing"], None);
+        // 1200 records: more than two insert batches; two with passwords to hash.
+        let mut csv = String::from("user_id,domain,organizational_unit,email,password\n");
+        for i in 0..1200 {
+            csv.push_str(&format!("u{i},corp,ou{},u{i}@example.test,\n", i % 3));
+        }
+        csv.push_str("p1,master,,,first-pw\np2,master,,,second-pw\n");
+        let good = db.dir().join("users.csv");
+        std::fs::write(&good, &csv).unwrap();
+        // The same file with one bad record at the end, and one clashing with the store.
+        let bad = db.dir().join("bad.csv");
+        std::fs::write(&bad, format!("{csv},master,,,\nexisting,master,,,\n")).unwrap();
+        let (ok, _, err) = cli_result(
+            &db,
+            &["user", "import", "--file", bad.to_str().unwrap()],
+            None,
+        );
+        assert!(!ok);
+        assert!(err.contains("record 1203: user_id"), "{err}");
+        assert!(
+            err.contains("record 1204: user_id: user existing already exists"),
+            "{err}"
+        );
+        let users = json(&cli(&db, &["--json", "user", "list"], None));
+        assert_eq!(users.as_array().unwrap().len(), 1, "nothing was written");
+
+        let out = cli(
+            &db,
+            &["user", "import", "--file", good.to_str().unwrap()],
+            None,
+        );
+        assert!(out.contains("imported 1202 user(s)"), "{out}");
+        let users = json(&cli(
+            &db,
+            &["--json", "user", "list", "--domain", "corp"],
+            None,
+        ));
+        assert_eq!(users.as_array().unwrap().len(), 1200);
+        let p1 = json(&cli(&db, &["--json", "user", "show", "--user", "p1"], None));
+        assert_eq!(p1["has_password"], true);
+        let u7 = json(&cli(
+            &db,
+            &["--json", "user", "show", "--user", "u7", "--domain", "corp"],
+            None,
+        ));
+        assert_eq!(u7["organizational_unit"], "ou1");
+        assert_eq!(u7["email"], "u7@example.test");
+        assert_eq!(u7["has_password"], false);
+
+        // Export with hashes, import into a second store: same users, p1's hash carried over.
+        let exported = db.dir().join("export.json");
+        cli(
+            &db,
+            &[
+                "user",
+                "export",
+                "--format",
+                "json",
+                "--with-password-hashes",
+                "--to",
+                exported.to_str().unwrap(),
+            ],
+            None,
+        );
+        let text = std::fs::read_to_string(&exported).unwrap();
+        assert!(!text.contains("first-pw"));
+        let db2 = TestDb::new(backend);
+        cli(&db2, &["migrate"], None);
+        let out = cli(
+            &db2,
+            &["user", "import", "--file", exported.to_str().unwrap()],
+            None,
+        );
+        assert!(out.contains("imported 1203 user(s)"), "{out}");
+        let csv1 = cli(&db, &["user", "export"], None);
+        let csv2 = cli(&db2, &["user", "export"], None);
+        assert_eq!(csv1, csv2);
+        let p1b = json(&cli(
+            &db2,
+            &["--json", "user", "show", "--user", "p1"],
+            None,
+        ));
+        assert_eq!(p1b["has_password"], true);
+    }
+}
+
+#[test]
+fn pskc_import_of_the_rfc_examples_and_an_encrypted_export_round_trip() {
+    let fixture = |name: &str| format!("{}/fixtures/pskc/{name}", env!("CARGO_MANIFEST_DIR"));
+    for backend in backends() {
+        let db = TestDb::new(backend);
+        cli(&db, &["migrate"], None);
+        let psk = db.dir().join("psk.hex");
+        std::fs::write(&psk, "12345678901234567890123456789012\n").unwrap();
+        // Figure 6 (pre-shared key): without the key it is refused, nothing written.
+        let fig6 = fixture("rfc6030-figure6.pskcxml");
+        let (ok, _, err) = cli_result(&db, &["authenticator", "import", "--file", &fig6], None);
+        assert!(!ok && err.contains("encrypted"), "{err}");
+        let out = cli(
+            &db,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                &fig6,
+                "--key-file",
+                psk.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(out.contains("imported 1 authenticator(s)"), "{out}");
+        let a = json(&cli(
+            &db,
+            &["--json", "authenticator", "show", "0987654321"],
+            None,
+        ));
+        assert_eq!(a["authenticator"]["serial_no"], "0987654321");
+        // Figure 7 (PBKDF2): same serial, so the second import is refused as a whole.
+        let fig7 = fixture("rfc6030-figure7.pskcxml");
+        let (ok, _, err) = cli_result(
+            &db,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                &fig7,
+                "--password-stdin",
+            ],
+            Some("qwertz\n"),
+        );
+        assert!(
+            !ok && (err.contains("MAC") || err.contains("wrong")),
+            "{err}"
+        );
+        let (ok, _, err) = cli_result(
+            &db,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                &fig7,
+                "--password-stdin",
+            ],
+            Some("qwerty\n"),
+        );
+        assert!(!ok && err.contains("0987654321"), "{err}");
+        // Figure 2's 4-byte secret is too short for provd: refused, naming the package.
+        let (ok, _, err) = cli_result(
+            &db,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                &fixture("rfc6030-figure2.pskcxml"),
+            ],
+            None,
+        );
+        assert!(!ok && err.contains("key package 1"), "{err}");
+
+        // Export encrypted under another key; import into a fresh store: same serials and keys.
+        cli(
+            &db,
+            &[
+                "authenticator",
+                "generate",
+                "--prefix",
+                "VDS",
+                "--count",
+                "3",
+            ],
+            None,
+        );
+        let export_key = db.dir().join("export.hex");
+        std::fs::write(&export_key, "000102030405060708090a0b0c0d0e0f").unwrap();
+        let file = db.dir().join("export.pskcxml");
+        cli(
+            &db,
+            &[
+                "authenticator",
+                "export",
+                "--key-file",
+                export_key.to_str().unwrap(),
+                "--to",
+                file.to_str().unwrap(),
+            ],
+            None,
+        );
+        let xml = std::fs::read_to_string(&file).unwrap();
+        assert!(xml.contains("EncryptedValue") && !xml.contains("PlainValue"));
+        let keys = provd::pskc::parse(
+            xml.as_bytes(),
+            &provd::pskc::Protection::PreShared(zeroize::Zeroizing::new(
+                hex::decode("000102030405060708090a0b0c0d0e0f").unwrap(),
+            )),
+        )
+        .unwrap();
+        assert_eq!(keys.len(), 4);
+        let fig6_key = keys
+            .iter()
+            .find(|k| k.serial_no.as_deref() == Some("0987654321"))
+            .unwrap();
+        assert_eq!(fig6_key.secret.as_slice(), b"12345678901234567890");
+        let db2 = TestDb::new(backend);
+        cli(&db2, &["migrate"], None);
+        let out = cli(
+            &db2,
+            &[
+                "authenticator",
+                "import",
+                "--file",
+                file.to_str().unwrap(),
+                "--key-file",
+                export_key.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(out.contains("imported 4 authenticator(s)"), "{out}");
+    }
+}
+
+#[test]
+fn metrics_move_to_admin_listen_and_backup_copies_the_store() {
+    use crate::common::{seeded, Backend, TestServer};
+    // Default: /metrics on the SOAP port, answered to loopback clients (the harness is one).
+    let server = TestServer::start(seeded(Backend::Sqlite, 1));
+    let (status, body) = server.get("metrics");
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    // admin_listen: /metrics there, and no longer on the SOAP port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{port}");
+    let server = TestServer::start_with(
+        seeded(Backend::Sqlite, 1),
+        &[("PROVD_ADMIN_LISTEN", &admin)],
+        ureq::AgentBuilder::new().build(),
+    );
+    assert_eq!(server.get("metrics").0, 404);
+    let resp = ureq::get(&format!("http://{admin}/metrics"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(!resp.into_string().unwrap().is_empty());
+    assert_eq!(server.get("health").0, 200);
+
+    // Backup while the server runs: a consistent copy with the same users.
+    let db = &server.db;
+    cli(db, &["user", "add", "--user", "kept"], None);
+    let copy = db.dir().join("copy.db");
+    cli(db, &["backup", "--to", copy.to_str().unwrap()], None);
+    let (ok, _, err) = cli_result(db, &["backup", "--to", copy.to_str().unwrap()], None);
+    assert!(!ok && err.contains("exists"), "{err}");
+    let restored = TestDb::at_url(copy.to_str().unwrap());
+    let users = json(&cli(&restored, &["--json", "user", "list"], None));
+    assert!(users
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["user_id"] == "kept"));
+}
+
+#[test]
+fn completions_man_page_and_help_name_the_settings() {
+    let db = TestDb::new(crate::common::Backend::Sqlite);
+    let bash = cli(&db, &["completions", "bash"], None);
+    assert!(
+        bash.contains("_provd()") && bash.contains("import"),
+        "{bash}"
+    );
+    let zsh = cli(&db, &["completions", "zsh"], None);
+    assert!(zsh.contains("#compdef provd"));
+    let man = cli(&db, &["man"], None);
+    assert!(man.contains(".TH provd 1"));
+    let help = cli(&db, &["--help"], None);
+    for name in [
+        "PROVD_LISTEN",
+        "PROVD_DATABASE_URL",
+        "PROVD_ADMIN_LISTEN",
+        "PROVD_LOG",
+        "provd.db",
+    ] {
+        assert!(help.contains(name), "{name} missing from --help");
+    }
+    let activate = cli(&db, &["client", "activate", "--help"], None);
+    assert!(activate.contains("activation password") && !activate.contains("static password"));
+}
