@@ -256,7 +256,7 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) ->
     let done = web::block(move || {
         let outcome = run_call(&st, operation, command, call, client_addr);
         match &outcome.audit {
-            // The failure itself is in the log; the answer is STAT_INTERNAL_ERROR at once.
+            // The failure itself is in the log; the answer is STAT_ERROR at once.
             Some(_) if outcome.store_down => {
                 tracing::error!(command = %outcome.command, "audit row skipped: the database is unavailable");
             }
