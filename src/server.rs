@@ -15,7 +15,7 @@ use crate::protocol::{Call, ProvisionError, Provisioning, Reply};
 use crate::store::{NewAudit, Store};
 use crate::wire::codes::Failure;
 use crate::wire::xml::Limits;
-use crate::wire::{parse_request, response, wsdl, Operation};
+use crate::wire::{request::parse_http_request, response, wsdl, Operation};
 
 /// What the handlers share.
 pub struct AppState {
@@ -225,7 +225,11 @@ fn run_call(
 
 async fn soap(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let started = Instant::now();
-    let parsed = match parse_request(&body, &state.limits) {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let parsed = match parse_http_request(&body, content_type, &state.limits) {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = %e, "SOAP fault");

@@ -16,6 +16,7 @@ mod pg_restart;
 mod provisioning;
 mod srp;
 mod standard;
+mod wire_fidelity;
 
 /// Says in the test output which backends ran: without `PROVD_TEST_POSTGRES_URL` this test
 /// is reported as ignored, with the reason, so a run that skipped PostgreSQL is visible.
