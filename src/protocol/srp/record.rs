@@ -13,6 +13,32 @@ type Dec = cbc::Decryptor<aes::Aes256>;
 
 const LABEL: &[u8] = b"DSAPP-SRP/v1";
 
+/// Digits of a derivation code.
+pub const DERIVATION_DIGITS: usize = 15;
+
+/// The derivation code of protocols.md section 3: `HMAC-SHA256(K_mac, "DSAPP-SRP/v1
+/// derivation" | BE16(len(I)) | I | serial)` taken as a big-endian integer mod 10^15, written
+/// as 15 decimal digits.
+pub fn derivation_code(mac_key: &[u8], identity: &[u8], serial: &[u8]) -> Zeroizing<String> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(mac_key).expect("HMAC takes any key length");
+    m.update(b"DSAPP-SRP/v1 derivation");
+    m.update(&(identity.len() as u16).to_be_bytes());
+    m.update(identity);
+    m.update(serial);
+    let tag = Zeroizing::new(m.finalize().into_bytes());
+    const MODULUS: u128 = 1_000_000_000_000_000;
+    let value = tag
+        .iter()
+        .fold(0u128, |acc, b| (acc * 256 + u128::from(*b)) % MODULUS);
+    Zeroizing::new(format!("{value:0width$}", width = DERIVATION_DIGITS))
+}
+
+/// Checks a derivation code in constant time (the length is public).
+pub fn verify_derivation_code(mac_key: &[u8], identity: &[u8], serial: &[u8], code: &str) -> bool {
+    let expected = derivation_code(mac_key, identity, serial);
+    crate::crypto::ct_eq(expected.as_bytes(), code.trim().as_bytes())
+}
+
 /// The two keys of one session.
 pub struct RecordKeys {
     enc: Zeroizing<[u8; 32]>,
@@ -57,6 +83,12 @@ impl RecordKeys {
     #[cfg(test)]
     fn mac_key(&self) -> &[u8] {
         self.mac.as_ref()
+    }
+
+    /// `K_mac`, which the server keeps (sealed) from the activation data to the activation,
+    /// where a derivation code is checked against it.
+    pub fn mac_key_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.mac.to_vec())
     }
 
     /// `HMAC-SHA256(K_mac, "DSAPP-SRP/v1" | BE16(len(I)) | I | IV | C)`, not yet finalized.
@@ -105,6 +137,40 @@ impl RecordKeys {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn derivation_code_known_answer() {
+        // K_mac and I of the protocols.md section 3 vector; the code computed independently
+        // (Python hmac) from the formula.
+        let k_mac = hex::decode("1A604B086CE46B4EA1F045EC0991140501F4EE09DA18CF6DAD12689C9C231F01")
+            .unwrap();
+        let code = derivation_code(&k_mac, b"e3wfISG9", b"VDS0000001");
+        assert_eq!(code.as_str(), "520589704086610");
+        assert!(verify_derivation_code(
+            &k_mac,
+            b"e3wfISG9",
+            b"VDS0000001",
+            &code
+        ));
+        assert!(!verify_derivation_code(
+            &k_mac,
+            b"e3wfISG9",
+            b"VDS0000002",
+            &code
+        ));
+        assert!(!verify_derivation_code(
+            &k_mac,
+            b"e3wfISG8",
+            b"VDS0000001",
+            &code
+        ));
+        assert!(!verify_derivation_code(
+            &k_mac,
+            b"e3wfISG9",
+            b"VDS0000001",
+            &code[..14]
+        ));
+    }
     use super::*;
 
     fn spec_keys() -> RecordKeys {
