@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod forwarded;
 pub mod metrics;
 pub mod protocol;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod types;

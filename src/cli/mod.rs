@@ -3,6 +3,7 @@
 mod authenticator;
 mod outbox;
 mod output;
+mod seed;
 mod user;
 
 use std::io::BufRead;
@@ -43,6 +44,32 @@ pub enum Command {
         /// Address to listen on [default: 127.0.0.1:8888].
         #[arg(long)]
         listen: Option<String>,
+        /// Apply this seed file (see `provd seed`) before serving.
+        #[arg(long)]
+        seed: Option<PathBuf>,
+    },
+    /// Create users, authenticators and assignments from a TOML or JSON file, idempotently:
+    /// what exists is kept, what is missing is created.
+    Seed { file: PathBuf },
+    /// Send every *.request.xml of DIR to a SOAP server and compare each answer with its
+    /// *.response.xml after masking volatile values; exits non-zero on any mismatch.
+    Replay {
+        dir: PathBuf,
+        /// The server's SOAP endpoint.
+        #[arg(long)]
+        url: String,
+        /// Write the (masked) answers as the *.response.xml files instead of comparing.
+        #[arg(long)]
+        record: bool,
+        /// A further mask, PATTERN=REPLACEMENT (a regular expression; repeatable).
+        #[arg(long = "mask")]
+        masks: Vec<String>,
+        /// Further masks from a TOML ([[mask]] pattern/replacement) or JSON file.
+        #[arg(long)]
+        masks_file: Option<PathBuf>,
+        /// Do not apply provd's built-in masks.
+        #[arg(long)]
+        no_default_masks: bool,
     },
     /// Apply pending database migrations.
     Migrate,
@@ -209,8 +236,35 @@ fn open_store(config: &Config) -> Result<Store> {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    if let Command::Replay {
+        dir,
+        url,
+        record,
+        masks,
+        masks_file,
+        no_default_masks,
+    } = &cli.command
+    {
+        let mut m = if *no_default_masks {
+            crate::replay::Masks::none()
+        } else {
+            crate::replay::Masks::provd()
+        };
+        if let Some(f) = masks_file {
+            m.add_file(f)?;
+        }
+        for spec in masks {
+            m.add_spec(spec)?;
+        }
+        let summary = crate::replay::run(dir, url, &m, *record)?;
+        crate::replay::print(&summary);
+        if !summary.ok() {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let listen = match &cli.command {
-        Command::Serve { listen } => listen.clone(),
+        Command::Serve { listen, .. } => listen.clone(),
         _ => None,
     };
     let config = Config::load(
@@ -318,8 +372,12 @@ pub fn run(cli: Cli) -> Result<()> {
             }));
             Ok(())
         }
-        Command::Serve { .. } => {
+        Command::Serve { seed, .. } => {
             let store = open_store(&config)?;
+            if let Some(file) = seed {
+                let done = seed::apply(&store, &file)?;
+                tracing::info!(?done, file = %file.display(), "seed applied");
+            }
             tracing::info!(database = %redact_url(&config.database_url), backend = ?store.backend(), "store ready");
             let state = crate::server::AppState::new(store.clone(), &config);
             let delivery =
@@ -338,6 +396,20 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             actix_web::rt::System::new().block_on(crate::server::serve(state, listener, delivery))
         }
+        Command::Seed { file } => {
+            let store = open_store(&config)?;
+            let done = seed::apply(&store, &file)?;
+            out.message(&format!(
+                "seed {}: {} user(s) and {} authenticator(s) created, {} assigned, {} unchanged",
+                file.display(),
+                done.users_created,
+                done.authenticators_created,
+                done.assigned,
+                done.unchanged
+            ));
+            Ok(())
+        }
+        Command::Replay { .. } => unreachable!("handled before the configuration is read"),
         Command::Migrate => {
             let key = config.master_key()?;
             let store = Store::connect(&config.database_url, key, 1)?;

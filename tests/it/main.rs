@@ -7,6 +7,7 @@ mod crash;
 mod delivery;
 mod dsapp;
 mod fixtures;
+mod harness_tools;
 mod independent_srp;
 mod lifecycle;
 mod mail;
