@@ -161,6 +161,17 @@ impl Exchange {
         srp::parse_activation_plaintext(&plain)
             .ok_or_else(|| ClientError::Malformed("activation data".into()))
     }
+
+    /// The derivation code that binds the authenticator `serial` to this session
+    /// (protocols.md section 3), for `dsappSRPActivate`'s `credential/derivationCode`.
+    pub fn derivation_code(&self, serial: &SerialNumber) -> Zeroizing<String> {
+        let keys = record::RecordKeys::derive(&self.salt, &self.session_key);
+        record::derivation_code(
+            &keys.mac_key_bytes(),
+            self.registration_id.as_str().as_bytes(),
+            serial.as_str().as_bytes(),
+        )
+    }
 }
 
 impl Client {
@@ -347,6 +358,25 @@ impl Client {
             "dsappSRPActivate",
             &format!(
                 "<registrationID>{registration_id}</registrationID><credential><response>{otp}</response></credential>"
+            ),
+        )?;
+        Ok((
+            child(&result, &["user", "userID"])?.text.clone(),
+            child(&result, &["user", "domain"])?.text.clone(),
+            child(&result, &["serialNumber"])?.text.clone(),
+        ))
+    }
+
+    /// Step 3 with device binding: activates with a derivation code instead of an OTP.
+    pub fn activate_with_derivation_code(
+        &self,
+        registration_id: &RegistrationId,
+        code: &str,
+    ) -> Result<(String, String, String), ClientError> {
+        let result = self.call(
+            "dsappSRPActivate",
+            &format!(
+                "<registrationID>{registration_id}</registrationID><credential><derivationCode>{code}</derivationCode></credential>"
             ),
         )?;
         Ok((

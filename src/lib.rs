@@ -20,6 +20,7 @@ pub mod overload;
 pub mod protocol;
 pub mod pskc;
 pub mod refusals;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod types;

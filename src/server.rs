@@ -18,7 +18,7 @@ use crate::protocol::{Call, ProvisionError, Provisioning, Reply};
 use crate::store::{NewAudit, Store};
 use crate::wire::codes::Failure;
 use crate::wire::xml::Limits;
-use crate::wire::{parse_request, response, wsdl, Operation};
+use crate::wire::{request::parse_http_request, response, wsdl, Operation};
 
 /// What the handlers share.
 pub struct AppState {
@@ -331,6 +331,11 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
     let started = Instant::now();
     // A large body is charged to the rate limit before it is parsed: a flood of them from one
     // address stops costing parse time once the address is over its limit.
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let charged = body.len() > INLINE_PARSE_BYTES;
     if charged && rate_limited(&state, client) {
         state.metrics.fault("rate_limited");
@@ -342,12 +347,14 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
     }
     let parsed = if charged {
         let st = state.clone();
-        match web::block(move || parse_request(&body, &st.limits)).await {
+        match web::block(move || parse_http_request(&body, content_type.as_deref(), &st.limits))
+            .await
+        {
             Ok(p) => p,
             Err(_) => return fault(false, "the server is shutting down"),
         }
     } else {
-        parse_request(&body, &state.limits)
+        parse_http_request(&body, content_type.as_deref(), &state.limits)
     };
     let parsed = match parsed {
         Ok(p) => p,
@@ -411,7 +418,7 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
     let done = web::block(move || {
         let outcome = run_call(&st, operation, command, call, client_addr);
         match &outcome.audit {
-            // The failure itself is in the log; the answer is STAT_INTERNAL_ERROR at once.
+            // The failure itself is in the log; the answer is STAT_ERROR at once.
             Some(_) if outcome.store_down => {
                 tracing::error!(command = %outcome.command, "audit row skipped: the database is unavailable");
             }

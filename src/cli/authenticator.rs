@@ -156,8 +156,8 @@ fn progress(total: usize, verb: &str) -> ProgressBar {
 }
 
 #[derive(Debug, Deserialize)]
-struct ImportRow {
-    serial_no: String,
+pub(crate) struct ImportRow {
+    pub(crate) serial_no: String,
     #[serde(rename = "type", default)]
     auth_type: Option<String>,
     #[serde(default)]
@@ -195,7 +195,7 @@ fn read_rows(file: &Path, format: Option<&str>) -> Result<Vec<ImportRow>> {
     Ok(rows)
 }
 
-fn to_new(rows: Vec<ImportRow>) -> Result<Vec<NewAuthenticator>> {
+pub(crate) fn to_new(rows: Vec<ImportRow>) -> Result<Vec<NewAuthenticator>> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(rows.len());
     for (i, r) in rows.into_iter().enumerate() {

@@ -8,6 +8,7 @@ mod key;
 mod outbox;
 mod output;
 mod pskc_cmd;
+mod seed;
 mod user;
 mod user_import;
 
@@ -51,6 +52,32 @@ pub enum Command {
         /// Address to listen on [default: 127.0.0.1:8888].
         #[arg(long)]
         listen: Option<String>,
+        /// Apply this seed file (see `provd seed`) before serving.
+        #[arg(long)]
+        seed: Option<PathBuf>,
+    },
+    /// Create users, authenticators and assignments from a TOML or JSON file, idempotently:
+    /// what exists is kept, what is missing is created.
+    Seed { file: PathBuf },
+    /// Send every *.request.xml of DIR to a SOAP server and compare each answer with its
+    /// *.response.xml after masking volatile values; exits non-zero on any mismatch.
+    Replay {
+        dir: PathBuf,
+        /// The server's SOAP endpoint.
+        #[arg(long)]
+        url: String,
+        /// Write the (masked) answers as the *.response.xml files instead of comparing.
+        #[arg(long)]
+        record: bool,
+        /// A further mask, PATTERN=REPLACEMENT (a regular expression; repeatable).
+        #[arg(long = "mask")]
+        masks: Vec<String>,
+        /// Further masks from a TOML ([[mask]] pattern/replacement) or JSON file.
+        #[arg(long)]
+        masks_file: Option<PathBuf>,
+        /// Do not apply provd's built-in masks.
+        #[arg(long)]
+        no_default_masks: bool,
     },
     /// Apply pending database migrations.
     Migrate,
@@ -446,8 +473,35 @@ fn export_audit(
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
+    if let Command::Replay {
+        dir,
+        url,
+        record,
+        masks,
+        masks_file,
+        no_default_masks,
+    } = &cli.command
+    {
+        let mut m = if *no_default_masks {
+            crate::replay::Masks::none()
+        } else {
+            crate::replay::Masks::provd()
+        };
+        if let Some(f) = masks_file {
+            m.add_file(f)?;
+        }
+        for spec in masks {
+            m.add_spec(spec)?;
+        }
+        let summary = crate::replay::run(dir, url, &m, *record)?;
+        crate::replay::print(&summary);
+        if !summary.ok() {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let listen = match &cli.command {
-        Command::Serve { listen } => listen.clone(),
+        Command::Serve { listen, .. } => listen.clone(),
         _ => None,
     };
     let config = Config::load(
@@ -556,8 +610,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             }));
             Ok(())
         }
-        Command::Serve { .. } => {
+        Command::Serve { seed, .. } => {
             let store = key::open_store(&config, key::Open::CreateIfMissing)?;
+            if let Some(file) = seed {
+                let done = seed::apply(&store, &file)?;
+                tracing::info!(?done, file = %file.display(), "seed applied");
+            }
             tracing::info!(database = %redact_url(&config.database_url), backend = ?store.backend(), "store ready");
             let state = crate::server::AppState::new(store.clone(), &config);
             let delivery =
@@ -629,6 +687,20 @@ fn dispatch(cli: Cli) -> Result<()> {
             out.message("database is up to date");
             Ok(())
         }
+        Command::Seed { file } => {
+            let store = open_store(&config)?;
+            let done = seed::apply(&store, &file)?;
+            out.message(&format!(
+                "seed {}: {} user(s) and {} authenticator(s) created, {} assigned, {} unchanged",
+                file.display(),
+                done.users_created,
+                done.authenticators_created,
+                done.assigned,
+                done.unchanged
+            ));
+            Ok(())
+        }
+        Command::Replay { .. } => unreachable!("handled before the configuration is read"),
         Command::Init => {
             key::open_store(&config, key::Open::Init)?;
             out.message(&format!(

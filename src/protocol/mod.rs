@@ -765,7 +765,12 @@ impl Provisioning {
             .try_into()
             .expect("16 bytes");
         let activation = keys.seal(id.as_str().as_bytes(), iv, &plaintext);
-        if !self.store.mark_delivered(&id)? {
+        // K_mac stays, sealed, until the registration expires: a derivation code is checked
+        // against it in dsappSRPActivate.
+        if !self
+            .store
+            .deliver_with_session(&id, &keys.mac_key_bytes(), reg.expires_at)?
+        {
             return Err(ProvisionError::RegistrationSpent {
                 id,
                 state: "no longer pending",
@@ -787,19 +792,31 @@ impl Provisioning {
         let id = input.registration_id;
         let (reg, user) = self.live_registration_of(&id)?;
         Self::require_status(&reg, RegistrationStatus::Delivered)?;
-        let otp = match &input.proof {
-            srp::ActivationProof::Otp(otp) => otp,
-            srp::ActivationProof::DerivationCode(_) => {
-                return Err(ProvisionError::NotImplemented(
-                    "activation with a derivation code (send credential/response, an OTP)",
-                ))
+        let step = match &input.proof {
+            srp::ActivationProof::Otp(otp) => {
+                let key = self.store.registration_key(&reg)?;
+                let Some(step) = otp::verify_totp(&key, otp, self.now()) else {
+                    return Err(self.proof_failed(&id, "the one-time password"));
+                };
+                Some(step)
+            }
+            srp::ActivationProof::DerivationCode(code) => {
+                let mac_key = match self.store.open_session(&reg)? {
+                    Some(k) if k.len() == 32 => k,
+                    _ => return Err(ProvisionError::NoKeyExchange(id)),
+                };
+                if !srp::record::verify_derivation_code(
+                    &mac_key,
+                    id.as_str().as_bytes(),
+                    reg.serial_no.as_str().as_bytes(),
+                    code,
+                ) {
+                    return Err(self.proof_failed(&id, "the derivation code"));
+                }
+                None
             }
         };
-        let key = self.store.registration_key(&reg)?;
-        let Some(step) = otp::verify_totp(&key, otp, self.now()) else {
-            return Err(self.proof_failed(&id, "the one-time password"));
-        };
-        self.complete_activation(&reg, &user, Some(step))?;
+        self.complete_activation(&reg, &user, step)?;
         Ok(srp::Activated {
             registration_id: id,
             user_id: user.user_id,

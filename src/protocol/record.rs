@@ -77,7 +77,6 @@ impl RecordKeys {
         self.enc.as_ref()
     }
 
-    #[cfg(test)]
     pub(crate) fn mac_key(&self) -> &[u8] {
         self.mac.as_ref()
     }

@@ -348,6 +348,31 @@ impl Store {
             .transpose()
     }
 
+    /// Moves a pending registration to `delivered` and keeps the session the activation step
+    /// will check, sealed, until `expires_at`. False when another request got there first.
+    pub fn deliver_with_session(
+        &self,
+        id: &RegistrationId,
+        session: &[u8],
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let sealed = self.key().seal(&ephemeral_context(id), session);
+        let n = self.write_tx(|c| {
+            Ok(diesel::update(
+                registrations::table
+                    .find(id.as_str())
+                    .filter(registrations::status.eq(RegistrationStatus::Pending.as_str())),
+            )
+            .set((
+                registrations::status.eq(RegistrationStatus::Delivered.as_str()),
+                registrations::sealed_ephemeral.eq(Some(sealed)),
+                registrations::ephemeral_expires_at.eq(Some(expires_at)),
+            ))
+            .execute(c)?)
+        })?;
+        Ok(n == 1)
+    }
+
     /// The unsealed session state of a registration's key exchange.
     pub fn open_session(
         &self,

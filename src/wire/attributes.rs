@@ -151,6 +151,22 @@ impl AttributeId {
     }
 }
 
+impl AttributeId {
+    /// Output attributes written with `<attributeOptions><masked>true</masked></attributeOptions>`
+    /// (OneSpan's provisioningExecute response structure page shows it on
+    /// `PROVFLD_ACTIVATION_CODE`): the activation data an attacker could activate an
+    /// authenticator with. Listed in the README ("Masked attributes").
+    pub fn is_masked_output(self) -> bool {
+        matches!(
+            self,
+            AttributeId::ActivationCode
+                | AttributeId::ActivationPassword
+                | AttributeId::ActivationMessage
+                | AttributeId::EventReactivationCounter
+        )
+    }
+}
+
 impl fmt::Display for AttributeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod codes;
 pub mod commands;
+pub mod encoding;
 pub mod request;
 pub mod response;
 pub mod wsdl;

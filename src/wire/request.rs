@@ -59,6 +59,17 @@ pub struct Parsed {
 }
 
 /// Parses a SOAP 1.1 envelope. `Err` is for what deserves a SOAP Fault.
+/// Parses an HTTP request body: decodes it to UTF-8 (`encoding::to_utf8`, from its byte-order
+/// mark, the Content-Type charset or the XML declaration), then [`parse_request`].
+pub fn parse_http_request(
+    body: &[u8],
+    content_type: Option<&str>,
+    limits: &Limits,
+) -> Result<Parsed, WireError> {
+    let utf8 = super::encoding::to_utf8(body, content_type)?;
+    parse_request(&utf8, limits)
+}
+
 pub fn parse_request(body: &[u8], limits: &Limits) -> Result<Parsed, WireError> {
     let root = xml::parse(body, limits)?;
     if root.name.local != "Envelope" {

@@ -44,9 +44,18 @@ fn result_codes(out: &mut String, status: StatusCode) {
     );
 }
 
+/// An empty `errorStack`, typed as OneSpan's listings write it (clients that turn an
+/// attribute-less empty element into nil, such as Savon, then still see an object).
+const EMPTY_ERROR_STACK: &str = r#"<errorStack xsi:type="BASIC-TYPES:ErrorStack"/>"#;
+/// An empty `resultAttribute`, typed the same way.
+const EMPTY_RESULT_ATTRIBUTE: &str =
+    r#"<resultAttribute xsi:type="PROVISIONING-TYPES:ProvisioningAttributeSet"/>"#;
+/// What precedes the value of a masked output attribute.
+const MASKED: &str = "<attributeOptions><masked>true</masked></attributeOptions>";
+
 fn error_stack(out: &mut String, failure: Option<&Failure>) {
     match failure {
-        None => out.push_str("<errorStack/>"),
+        None => out.push_str(EMPTY_ERROR_STACK),
         Some(f) => {
             let _ = write!(
                 out,
@@ -69,22 +78,25 @@ pub fn execute(result: Result<&ResultAttributes, &Failure>) -> String {
         Ok(attrs) => {
             result_codes(&mut out, StatusCode::Success);
             if attrs.is_empty() {
-                out.push_str("<resultAttribute/>");
+                out.push_str(EMPTY_RESULT_ATTRIBUTE);
             } else {
                 out.push_str("<resultAttribute>");
                 for (id, value) in attrs {
                     let lexical = value.lexical();
+                    let options = if id.is_masked_output() { MASKED } else { "" };
                     if lexical.is_empty() {
                         let _ = write!(
                             out,
-                            r#"<attributes><value xsi:type="{}"/><attributeID>{}</attributeID></attributes>"#,
+                            r#"<attributes>{}<value xsi:type="{}"/><attributeID>{}</attributeID></attributes>"#,
+                            options,
                             value.xsd_type().name(),
                             id.name()
                         );
                     } else {
                         let _ = write!(
                             out,
-                            r#"<attributes><value xsi:type="{}">{}</value><attributeID>{}</attributeID></attributes>"#,
+                            r#"<attributes>{}<value xsi:type="{}">{}</value><attributeID>{}</attributeID></attributes>"#,
+                            options,
                             value.xsd_type().name(),
                             escape(&lexical),
                             id.name()
@@ -97,7 +109,7 @@ pub fn execute(result: Result<&ResultAttributes, &Failure>) -> String {
         }
         Err(f) => {
             result_codes(&mut out, f.status);
-            out.push_str("<resultAttribute/>");
+            out.push_str(EMPTY_RESULT_ATTRIBUTE);
             error_stack(&mut out, Some(f));
         }
     }
@@ -341,6 +353,39 @@ mod tests {
         assert!(xml.contains("<returnCode>-1</returnCode>"));
         assert!(xml.contains("&lt;bad&gt; &amp; worse"));
         assert!(parse(xml.as_bytes(), &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn empty_structural_elements_carry_xsi_type() {
+        let ok = success(Operation::ProvisioningExecute, &Reply::ServerTime(1));
+        assert!(ok.contains(r#"<errorStack xsi:type="BASIC-TYPES:ErrorStack"/>"#));
+        let f = Failure {
+            status: StatusCode::InvalidData,
+            description: "x".into(),
+        };
+        let bad = failure(Operation::ProvisioningExecute, &f);
+        assert!(bad.contains(
+            r#"<resultAttribute xsi:type="PROVISIONING-TYPES:ProvisioningAttributeSet"/>"#
+        ));
+        for xml in [&ok, &bad] {
+            assert!(!xml.contains("<errorStack/>") && !xml.contains("<resultAttribute/>"));
+            assert!(parse(xml.as_bytes(), &Limits::default()).is_ok());
+        }
+    }
+
+    #[test]
+    fn secret_outputs_are_masked_before_their_value() {
+        let xml = execute(Ok(&vec![
+            (AttributeId::SerialNo, text("VDS0000001")),
+            (AttributeId::ActivationCode, text("123")),
+        ]));
+        assert!(xml.contains(
+            "<attributes><attributeOptions><masked>true</masked></attributeOptions>\
+             <value xsi:type=\"xsd:string\">123</value><attributeID>PROVFLD_ACTIVATION_CODE"
+        ));
+        // Not on the serial number.
+        assert!(xml.contains("<attributes><value xsi:type=\"xsd:string\">VDS0000001</value>"));
+        assert_eq!(xml.matches("<masked>").count(), 1);
     }
 
     #[test]

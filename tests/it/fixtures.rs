@@ -3,6 +3,8 @@
 //! registration ids, activation passwords, serial numbers). The masks match only well-formed
 //! values, so a malformed one still fails the comparison.
 //!
+//! The masks and the normal form are those of `provd replay` (`src/replay.rs`).
+//!
 //! `PROVD_BLESS=1 cargo test --test it fixtures::` rewrites the expected responses (on SQLite);
 //! review the diff before committing it.
 
@@ -11,68 +13,19 @@ use crate::common;
 use std::path::PathBuf;
 
 use common::{backends, seeded, Backend, TestServer};
-use regex::Regex;
+use provd::replay::Masks;
 
 fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// The masks of `provd replay` (`provd::replay::DEFAULT_MASKS`): one code for both.
 fn mask(xml: &str) -> String {
-    let rules = [
-        (
-            r#"<value xsi:type="xsd:int">\d{10}</value><attributeID>PROVFLD_SERVER_TIME</attributeID>"#,
-            r#"<value xsi:type="xsd:int">{UNIX_TIME}</value><attributeID>PROVFLD_SERVER_TIME</attributeID>"#,
-        ),
-        (
-            r"<registrationID>[A-Za-z0-9]{8}</registrationID>",
-            "<registrationID>{REGISTRATION_ID}</registrationID>",
-        ),
-        (
-            r"<activationPassword>[A-HJ-NP-Z2-9]{9}</activationPassword>",
-            "<activationPassword>{ACTIVATION_PASSWORD}</activationPassword>",
-        ),
-        (
-            r"<serialNumber>VDS\d{7}</serialNumber>",
-            "<serialNumber>{SERIAL_NUMBER}</serialNumber>",
-        ),
-        // provisioningExecute results. The seed's serial numbers are random.
-        (
-            r#"<value xsi:type="xsd:string">VDS\d{7}</value><attributeID>PROVFLD_SERIAL_NO</attributeID>"#,
-            r#"<value xsi:type="xsd:string">{SERIAL_NUMBER}</value><attributeID>PROVFLD_SERIAL_NO</attributeID>"#,
-        ),
-        // Activation data protected by a password (REGISTER's code, MDL_REGISTER's Activation
-        // Message 1) is salt | IV | C | MAC: 16 + 16 bytes, whole AES blocks, 32 bytes of MAC,
-        // in uppercase hex, so a multiple of 32 hex characters, at least 5 blocks' worth.
-        (
-            r#"<value xsi:type="xsd:string">(?:[0-9A-F]{32}){5,}</value><attributeID>PROVFLD_ACTIVATION_CODE</attributeID>"#,
-            r#"<value xsi:type="xsd:string">{ACTIVATION_CODE}</value><attributeID>PROVFLD_ACTIVATION_CODE</attributeID>"#,
-        ),
-        (
-            r#"<value xsi:type="xsd:string">(?:[0-9A-F]{32}){5,}</value><attributeID>PROVFLD_ACTIVATION_MESSAGE</attributeID>"#,
-            r#"<value xsi:type="xsd:string">{ACTIVATION_MESSAGE}</value><attributeID>PROVFLD_ACTIVATION_MESSAGE</attributeID>"#,
-        ),
-        (
-            r#"<value xsi:type="xsd:string">[A-Za-z0-9]{8}</value><attributeID>PROVFLD_REGISTRATIONID</attributeID>"#,
-            r#"<value xsi:type="xsd:string">{REGISTRATION_ID}</value><attributeID>PROVFLD_REGISTRATIONID</attributeID>"#,
-        ),
-        (
-            r#"<value xsi:type="xsd:string">[A-HJ-NP-Z2-9]{9}</value><attributeID>PROVFLD_ACTIVATION_PASSWORD</attributeID>"#,
-            r#"<value xsi:type="xsd:string">{ACTIVATION_PASSWORD}</value><attributeID>PROVFLD_ACTIVATION_PASSWORD</attributeID>"#,
-        ),
-    ];
-    let mut out = xml.to_owned();
-    for (pattern, replacement) in rules {
-        out = Regex::new(pattern)
-            .unwrap()
-            .replace_all(&out, regex::NoExpand(replacement))
-            .into_owned();
-    }
-    out
+    Masks::provd().apply(xml)
 }
 
 fn pretty(xml: &str) -> String {
-    // One element per line keeps fixture diffs readable; the comparison is on this form.
-    xml.replace("><", ">\n<")
+    provd::replay::pretty(xml)
 }
 
 fn replay(backend: Backend) {

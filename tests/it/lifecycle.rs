@@ -518,7 +518,7 @@ fn activate_answers_alike_without_generic_codes_too() {
         }
         // Without generic codes, password calls still say what went wrong.
         let (_, body) = server.post(&srp_register("nobody", "x"));
-        assert_eq!(status(&body), "STAT_NOT_FOUND");
+        assert_eq!(status(&body), "STAT_USER_UNKNOWN");
     }
 }
 

@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod dsapp;
 mod fixtures;
+mod harness_tools;
 mod hermod;
 mod independent_srp;
 mod lifecycle;
@@ -24,6 +25,7 @@ mod shutdown;
 mod srp;
 mod standard;
 mod storage_faults;
+mod wire_fidelity;
 
 /// Says in the test output which backends ran: without `PROVD_TEST_POSTGRES_URL` this test
 /// is reported as ignored, with the reason, so a run that skipped PostgreSQL is visible.

@@ -142,7 +142,7 @@ fn saturated_password_checks_answer_503_with_retry_after() {
             match status {
                 200 => assert_eq!(
                     element(&body, "statusCodeEnum"),
-                    Some("STAT_NOT_FOUND"),
+                    Some("STAT_USER_UNKNOWN"),
                     "{body}"
                 ),
                 503 => refused = Some((retry_after, body)),
@@ -169,7 +169,7 @@ fn saturated_password_checks_answer_503_with_retry_after() {
     let (status, _, body) = post(&register);
     assert_eq!(
         (status, element(&body, "statusCodeEnum")),
-        (200, Some("STAT_NOT_FOUND"))
+        (200, Some("STAT_USER_UNKNOWN"))
     );
     let metrics = server.get("metrics").1;
     assert!(

@@ -26,7 +26,7 @@ const CLIENTS: usize = 2;
 #[derive(Debug)]
 enum Outcome {
     Registered(String),
-    /// A clean refusal: a normal response with `STAT_INTERNAL_ERROR`, or a SOAP
+    /// A clean refusal: a normal response with `STAT_ERROR`, or a SOAP
     /// `SOAP-ENV:Server` fault with HTTP 500.
     Failed,
 }
@@ -46,7 +46,7 @@ fn classify(answer: Result<(u16, String), String>) -> Result<Outcome, String> {
         (200, Some("STAT_SUCCESS")) => Ok(Outcome::Registered(
             element(&body, "registrationID").unwrap().to_owned(),
         )),
-        (200, Some("STAT_INTERNAL_ERROR")) => Ok(Outcome::Failed),
+        (200, Some("STAT_ERROR")) => Ok(Outcome::Failed),
         (500, None) if body.contains("<faultcode>SOAP-ENV:Server</faultcode>") => {
             Ok(Outcome::Failed)
         }

@@ -80,7 +80,7 @@ fn wrong_passwords_lock_the_user_and_every_call_is_audited() {
             "{backend:?}"
         );
         let (_, body) = server.post(&srp_register("nobody", "x"));
-        assert_eq!(element(&body, "statusCodeEnum"), Some("STAT_NOT_FOUND"));
+        assert_eq!(element(&body, "statusCodeEnum"), Some("STAT_USER_UNKNOWN"));
 
         let audit = cli(
             &server.db,
@@ -96,7 +96,7 @@ fn wrong_passwords_lock_the_user_and_every_call_is_audited() {
         let count = |s: &str| rows.iter().filter(|r| r["status"] == s).count();
         assert_eq!(count("STAT_INVCREDENTIALS"), 5, "{backend:?}");
         assert_eq!(count("STAT_LOCKED"), 1);
-        assert_eq!(count("STAT_NOT_FOUND"), 1);
+        assert_eq!(count("STAT_USER_UNKNOWN"), 1);
         assert!(rows.iter().all(|r| r["command"] == "dsappSRPRegister"));
         assert!(rows.iter().all(|r| r["client_addr"] == "127.0.0.1"));
         // No password, right or wrong, reaches the audit trail.
@@ -140,7 +140,7 @@ fn the_last_free_authenticator_goes_to_exactly_one_of_two_racing_users() {
         sorted.sort();
         assert_eq!(
             sorted,
-            ["STAT_NO_FREE_AUTHENTICATOR", "STAT_SUCCESS"],
+            ["STAT_DIGIPASS_NOT_AVAILABLE", "STAT_SUCCESS"],
             "{backend:?}"
         );
     }

@@ -164,6 +164,38 @@ fn a_wrong_otp_is_counted_and_the_right_one_then_activates() {
 }
 
 #[test]
+fn a_derivation_code_activates_and_a_wrong_one_is_counted() {
+    for backend in backends() {
+        let server = TestServer::start(seeded(backend, 1));
+        let (id, password) = register(&server, "testuser", "1.Password");
+        let client = Client::new(&server.base);
+        let ex = client.key_exchange(&id, &password).unwrap();
+        let (serial, _key) = client.activation_data(&ex).unwrap();
+        let right = ex.derivation_code(&serial);
+        assert_eq!(right.len(), 15);
+        // A code for another serial number is not this binding: counted, nothing activated.
+        let other = provd::types::SerialNumber::parse("VDS9999999").unwrap();
+        let wrong = ex.derivation_code(&other);
+        assert_ne!(wrong.as_str(), right.as_str());
+        let e = client
+            .activate_with_derivation_code(&id, &wrong)
+            .err()
+            .unwrap();
+        assert_eq!(status_of(&e).0, "STAT_INVCREDENTIALS", "{backend:?}");
+        assert_eq!(authenticator_status(&server, serial.as_str()), "assigned");
+        let (user, _, s) = client.activate_with_derivation_code(&id, &right).unwrap();
+        assert_eq!((user.as_str(), s.as_str()), ("testuser", serial.as_str()));
+        assert_eq!(authenticator_status(&server, serial.as_str()), "active");
+        // Single use: the same code again finds a spent registration.
+        let e = client
+            .activate_with_derivation_code(&id, &right)
+            .err()
+            .unwrap();
+        assert_eq!(status_of(&e).0, "STAT_REGISTRATION_SPENT", "{backend:?}");
+    }
+}
+
+#[test]
 fn activation_data_before_a_key_exchange_is_refused() {
     let server = TestServer::start(seeded(common::Backend::Sqlite, 1));
     let (id, _) = register(&server, "testuser", "1.Password");

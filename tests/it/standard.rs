@@ -194,7 +194,7 @@ fn refusals_name_what_is_wrong() {
         let cases: &[Case] = &[
             (
                 &[(A::UserId, "testuser"), (A::StaticPassword, "1.Password")],
-                "STAT_NO_FREE_AUTHENTICATOR",
+                "STAT_DIGIPASS_NOT_AVAILABLE",
                 "",
             ),
             (
@@ -204,7 +204,7 @@ fn refusals_name_what_is_wrong() {
             ),
             (
                 &[(A::UserId, "testuser")],
-                "STAT_INVDATA",
+                "STAT_MISSINGFLD",
                 "PROVFLD_STATIC_PASSWORD",
             ),
             (
