@@ -209,11 +209,29 @@ pub struct Overrides {
     pub listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// The data directory (`--data-dir`, `PROVD_DATA_DIR`): the default database is
+    /// `<dir>/provd.db` (its key file `<dir>/provd.db.key`) instead of `./provd.db`. A
+    /// `database_url` from the file, the environment or `--database` still wins.
+    #[serde(skip)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The defaults, with the database inside `data_dir` when one is given.
+    fn defaults_in(data_dir: Option<&Path>) -> Config {
+        let mut c = Config::default();
+        if let Some(dir) = data_dir {
+            c.database_url = dir.join("provd.db").to_string_lossy().into_owned();
+        }
+        c
+    }
 }
 
 impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let mut fig = Figment::from(Serialized::defaults(Config::defaults_in(
+            overrides.data_dir.as_deref(),
+        )));
         match file {
             Some(path) => {
                 if !path.exists() {

@@ -38,6 +38,10 @@ pub struct Cli {
     /// [default: provd.db]
     #[arg(long, global = true)]
     pub database: Option<String>,
+    /// The data directory: holds the database (`provd.db`) and its key file
+    /// (`provd.db.key`) when no database URL is given [default: the current directory].
+    #[arg(long, global = true, env = "PROVD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -401,6 +405,7 @@ pub fn run(cli: Cli) -> Result<()> {
         &Overrides {
             listen: None,
             database_url: cli.database.clone(),
+            data_dir: cli.data_dir.clone(),
         },
     )?;
     let result = dispatch(cli);
@@ -509,6 +514,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         &Overrides {
             listen,
             database_url: cli.database.clone(),
+            data_dir: cli.data_dir.clone(),
         },
     )?;
     init_logging(&config.log_format);
@@ -678,6 +684,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             &Overrides {
                 listen: None,
                 database_url: cli.database.clone(),
+                data_dir: cli.data_dir.clone(),
             },
             &out,
         ),

@@ -490,3 +490,57 @@ fn completions_man_page_and_help_name_the_settings() {
     let activate = cli(&db, &["client", "activate", "--help"], None);
     assert!(activate.contains("activation password") && !activate.contains("static password"));
 }
+
+/// `--data-dir` (and `PROVD_DATA_DIR`) put the database and its key in one directory that
+/// every command finds; a command pointed at a directory without a database creates nothing.
+#[test]
+fn the_data_directory_holds_the_database_and_the_key() {
+    let root = std::env::temp_dir().join(format!(
+        "provd-data-dir-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let data = root.join("data");
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&empty).unwrap();
+    let run = |args: &[&str], env_dir: Option<&std::path::Path>| {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(&root)
+            .args(args)
+            .env_remove("PROVD_DATABASE_URL")
+            .env_remove("PROVD_MASTER_KEY")
+            .env_remove("PROVD_DATA_DIR")
+            .stdin(Stdio::null());
+        if let Some(d) = env_dir {
+            cmd.env("PROVD_DATA_DIR", d);
+        }
+        cmd.output().unwrap()
+    };
+    let d = data.to_str().unwrap();
+    assert!(run(&["--data-dir", d, "init"], None).status.success());
+    assert!(data.join("provd.db").exists() && data.join("provd.db.key").exists());
+    assert!(
+        !root.join("provd.db").exists(),
+        "nothing in the working directory"
+    );
+    assert!(run(&["--data-dir", d, "user", "add", "--user", "dd"], None)
+        .status
+        .success());
+    // The environment variable names the same store.
+    let out = run(&["--json", "user", "list"], Some(&data));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"dd\""));
+    // A directory without a database: refused, and nothing is created there.
+    let out = run(
+        &["--data-dir", empty.to_str().unwrap(), "user", "list"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database"));
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    std::fs::remove_dir_all(&root).unwrap();
+}
