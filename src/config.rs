@@ -736,10 +736,27 @@ mod file_tests {
             &Overrides {
                 listen: None,
                 database_url: Some("flag.db".into()),
+                data_dir: Some("/var/lib/provd".into()),
             },
         )
         .unwrap();
-        assert_eq!(c.database_url, "flag.db");
+        assert_eq!(
+            c.database_url, "flag.db",
+            "an explicit database wins over the data dir"
+        );
+        let c = Config::load(
+            Some(&file),
+            &Overrides {
+                data_dir: Some("/var/lib/provd".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "from-file.db", "so does the file's");
+        assert_eq!(
+            Config::defaults_in(Some(Path::new("/var/lib/provd"))).database_url,
+            "/var/lib/provd/provd.db"
+        );
         assert_eq!(c.listen, "127.0.0.1:9999");
         std::fs::write(&file, "pool_size = 0\n").unwrap();
         assert!(Config::load(Some(&file), &Overrides::default()).is_err());
