@@ -130,57 +130,6 @@ impl PasswordGate {
     }
 }
 
-/// The store's health as `/health` reports it, from a thread of its own: `/health` never
-/// waits for a blocking-pool thread, and concurrent probes share one check (a result younger
-/// than `FRESH` is reused).
-pub struct HealthProbe {
-    requests: std::sync::mpsc::SyncSender<tokio::sync::oneshot::Sender<bool>>,
-}
-
-impl HealthProbe {
-    const FRESH: Duration = Duration::from_millis(250);
-    /// How long `/health` waits for the check before answering 503.
-    pub const TIMEOUT: Duration = Duration::from_secs(5);
-
-    /// Starts the probe thread; `check` answers whether the store works. The thread ends when
-    /// the probe is dropped.
-    pub fn spawn(check: impl Fn() -> bool + Send + 'static) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<tokio::sync::oneshot::Sender<bool>>(1024);
-        std::thread::Builder::new()
-            .name("provd-health".into())
-            .spawn(move || {
-                let mut last: Option<(Instant, bool)> = None;
-                while let Ok(first) = rx.recv() {
-                    let mut waiting = vec![first];
-                    waiting.extend(rx.try_iter());
-                    let ok = match last {
-                        Some((at, ok)) if at.elapsed() < Self::FRESH => ok,
-                        _ => {
-                            let ok = check();
-                            last = Some((Instant::now(), ok));
-                            ok
-                        }
-                    };
-                    for w in waiting {
-                        let _ = w.send(ok);
-                    }
-                }
-            })
-            .expect("spawning the health probe thread");
-        HealthProbe { requests: tx }
-    }
-
-    /// Whether the store works; false when the check does not answer within [`Self::TIMEOUT`]
-    /// or too many probes are already waiting.
-    pub async fn check(&self) -> bool {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.requests.try_send(tx).is_err() {
-            return false;
-        }
-        matches!(tokio::time::timeout(Self::TIMEOUT, rx).await, Ok(Ok(true)))
-    }
-}
-
 /// Raises the soft limit on open files to the hard limit; returns the soft limit now in
 /// force (`None` where it cannot be read).
 pub fn raise_fd_limit() -> Option<u64> {
@@ -297,21 +246,5 @@ mod tests {
             assert_eq!(gate.waiting.load(Ordering::SeqCst), 0);
             assert_eq!(gate.retry_after_secs(), 1);
         });
-    }
-
-    #[test]
-    fn health_probes_share_a_check_and_report_failure() {
-        let runs = Arc::new(AtomicUsize::new(0));
-        let r = runs.clone();
-        let probe = HealthProbe::spawn(move || {
-            r.fetch_add(1, Ordering::SeqCst);
-            false
-        });
-        runtime().block_on(async {
-            assert!(!probe.check().await);
-        });
-        assert!(runs.load(Ordering::SeqCst) >= 1);
-        let ok = HealthProbe::spawn(|| true);
-        runtime().block_on(async { assert!(ok.check().await) });
     }
 }

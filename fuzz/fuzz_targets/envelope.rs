@@ -1,10 +1,22 @@
 //! The SOAP envelope parser must never panic, whatever the bytes: every failure is a
-//! `WireError` (a SOAP Fault) or a `RequestError` inside `Parsed::call`.
+//! `WireError` (a SOAP Fault) or a `RequestError` inside `Parsed::call`. The input's length
+//! picks the declared Content-Type charset (the seed envelopes stay whole), so the decoding
+//! step before the parser (byte-order marks, declared charsets, Latin-1, UTF-16) is fuzzed too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use provd::wire::xml::Limits;
 
+const CONTENT_TYPES: [Option<&str>; 6] = [
+    None,
+    Some("text/xml"),
+    Some("text/xml; charset=utf-8"),
+    Some("text/xml; charset=ISO-8859-1"),
+    Some("text/xml; charset=windows-1252"),
+    Some("text/xml; charset=utf-16"),
+];
+
 fuzz_target!(|data: &[u8]| {
-    let _ = provd::wire::parse_request(data, &Limits::default());
+    let content_type = CONTENT_TYPES[data.len() % CONTENT_TYPES.len()];
+    let _ = provd::wire::parse_http_request(data, content_type, &Limits::default());
 });
