@@ -40,7 +40,7 @@ fill() {
     rm -rf "$TMP/db"; mkdir -p "$TMP/db"
     export PROVD_DATABASE_URL="$TMP/db/provd.db"
   fi
-  "$PROVD" migrate >/dev/null
+  "$PROVD" init >/dev/null
   "$PROVD" authenticator generate --prefix ZZF --count 50 >/dev/null 2>&1
   local t0=$SECONDS
   if [[ "$BACKEND" == postgres ]]; then
