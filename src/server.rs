@@ -597,6 +597,9 @@ pub async fn serve(
     listener: Listener,
     delivery: Option<crate::delivery::Delivery>,
 ) -> anyhow::Result<()> {
+    // The handlers are installed before anything is announced or served: a SIGTERM that
+    // arrives once the server answers must drain, never hit the default action (exit).
+    let signals = shutdown_signals();
     let Listener {
         address: listen,
         max_body_bytes,
@@ -726,6 +729,8 @@ pub async fn serve(
             })
             .workers(1)
             .shutdown_timeout(5)
+            // provd's own handler stops this server too (after the main one has drained).
+            .disable_signals()
             .bind(address.as_str())
             .map_err(|e| anyhow::anyhow!("cannot listen on admin_listen {address}: {e}"))?;
             for a in admin.addrs() {
@@ -753,7 +758,7 @@ pub async fn serve(
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {
-        let signal = shutdown_signal().await;
+        let signal = shutdown_signal(signals).await;
         tracing::info!(signal, "stopping: finishing the requests in flight");
         handle.stop(true).await;
     });
@@ -774,13 +779,27 @@ pub async fn serve(
 }
 
 /// Waits for SIGINT or SIGTERM; the name of the one that came.
-async fn shutdown_signal() -> &'static str {
+type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+/// Installs the SIGINT and SIGTERM handlers now (a signal that comes later is queued for
+/// [`shutdown_signal`]); `None` when they cannot be installed.
+fn shutdown_signals() -> Option<Signals> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
+    match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot install the SIGINT/SIGTERM handlers");
+    ) {
+        (Ok(int), Ok(term)) => Some((int, term)),
+        _ => {
+            tracing::error!("cannot install the SIGINT/SIGTERM handlers");
+            None
+        }
+    }
+}
+
+/// The first of SIGINT and SIGTERM; never, without handlers.
+async fn shutdown_signal(signals: Option<Signals>) -> &'static str {
+    let Some((mut int, mut term)) = signals else {
         return std::future::pending().await;
     };
     tokio::select! {
