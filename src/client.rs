@@ -8,9 +8,9 @@ use zeroize::Zeroizing;
 
 use crate::protocol::otp;
 use crate::protocol::srp::{self, record};
+use crate::soap::xml::{self, Element, Limits};
+use crate::soap::{AttributeId, Command, PROV_NS, SOAP_ENV_NS};
 use crate::types::{HexValue, RegistrationId, SerialNumber};
-use crate::wire::xml::{self, Element, Limits};
-use crate::wire::{AttributeId, Command, PROV_NS, SOAP_ENV_NS};
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -101,7 +101,7 @@ fn execute_envelope(command: &str, args: &[Arg<'_>]) -> String {
         attrs.push_str(&format!(
             r#"<attributes><value xsi:type="{}">{}</value><attributeID>{}</attributeID></attributes>"#,
             id.xsd_type().name(),
-            crate::wire::xml::escape(value),
+            crate::soap::xml::escape(value),
             id.name()
         ));
     }
@@ -195,7 +195,7 @@ impl Client {
             Err(ureq::Error::Status(_, r)) => {
                 let t = r.into_string().unwrap_or_default();
                 return Err(ClientError::Fault(
-                    crate::wire::xml::parse(t.as_bytes(), &Limits::default())
+                    crate::soap::xml::parse(t.as_bytes(), &Limits::default())
                         .ok()
                         .and_then(|root| {
                             let body = root.child("Body")?;
@@ -762,7 +762,7 @@ impl Client {
         let plain = crate::protocol::standard::unprotect(
             custom.unwrap_or(static_password),
             None,
-            crate::protocol::mdl_commands::MDL_REGISTER,
+            crate::protocol::mdl::MDL_REGISTER,
             &serial,
             &out.hex(AttributeId::ActivationMessage)?,
         )

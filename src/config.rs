@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::MasterKey;
 use crate::forwarded::TrustedProxies;
-use crate::protocol::Policy;
+use crate::lifecycle::Policy;
 use crate::store::Backend;
 
 /// The SMTP timeout, per command.

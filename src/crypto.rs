@@ -203,6 +203,19 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// `N` bytes from the operating system's CSPRNG, on the stack (IVs, nonces, session ids).
+pub fn random_array<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    OsRng.fill_bytes(&mut out);
+    out
+}
+
+/// A uniform index below `bound` from the operating system's CSPRNG (alphabet draws).
+pub fn random_index(bound: usize) -> usize {
+    use rand::Rng;
+    OsRng.gen_range(0..bound)
+}
+
 /// `n` bytes from the operating system's CSPRNG.
 pub fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(vec![0u8; n]);

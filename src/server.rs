@@ -11,14 +11,15 @@ use actix_web::http::header::ContentType;
 use actix_web::http::StatusCode as HttpStatus;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
+use crate::commands::{AuditFields, Call, Reply};
 use crate::config::Config;
 use crate::forwarded::TrustedProxies;
+use crate::lifecycle::{ProvisionError, Provisioning};
 use crate::overload::{BodyError, Opened, PasswordGate};
-use crate::protocol::{Call, ProvisionError, Provisioning, Reply};
+use crate::soap::codes::Failure;
+use crate::soap::xml::Limits;
+use crate::soap::{request::parse_http_request, response, wsdl, Operation};
 use crate::store::{NewAudit, Store};
-use crate::wire::codes::Failure;
-use crate::wire::xml::Limits;
-use crate::wire::{request::parse_http_request, response, wsdl, Operation};
 
 /// What the handlers share.
 pub struct AppState {
@@ -99,7 +100,7 @@ impl AppState {
 /// The protocol's clock: the system's, or in debug builds (the integration tests) the Unix
 /// seconds written in the file `PROVD_TEST_CLOCK_FILE` names, read at every call, so a test
 /// can move time (lock expiry) without waiting. Release builds ignore the variable.
-fn clock() -> crate::protocol::Clock {
+fn clock() -> crate::lifecycle::Clock {
     #[cfg(debug_assertions)]
     if let Some(path) = std::env::var_os("PROVD_TEST_CLOCK_FILE") {
         return std::sync::Arc::new(move || {
@@ -173,20 +174,16 @@ fn run_call(
         command,
         ..NewAudit::default()
     };
-    let audited = !matches!(call, Ok(Call::ServerTime)) || state.audit_server_time;
+    let audited = !matches!(&call, Ok(c) if c.inline()) || state.audit_server_time;
     if let Ok(c) = &call {
-        if let Some((user, domain)) = c.audit_user() {
-            audit.user_id = Some(user.to_string());
-            audit.domain = domain.map(|d| d.to_string());
-        }
-        audit.registration_id = c.audit_registration().map(|r| r.to_string());
+        c.audit(&mut AuditFields(&mut audit));
     }
     let mut store_down = false;
     // The real reason of an answer that hides it (generic status codes): audit and log only.
     let mut concealed: Option<String> = None;
     let result: Result<Reply, Failure> = match call {
         Err(f) => Err(f),
-        Ok(c) => state.provisioning.handle(c).map_err(|e| {
+        Ok(c) => c.handle(&state.provisioning).map_err(|e| {
             if let ProvisionError::Store(inner) = &e {
                 tracing::error!(error = %inner, "store failure");
                 store_down = matches!(inner, crate::store::StoreError::Unavailable(_));
@@ -197,48 +194,9 @@ fn run_call(
     };
     let body = match &result {
         Ok(reply) => {
-            match reply {
-                Reply::SrpRegistered(r) => {
-                    audit.serial_no = Some(r.serial_no.to_string());
-                    audit.registration_id = Some(r.registration_id.to_string());
-                    audit.domain = Some(r.domain.to_string());
-                }
-                Reply::SrpActivated(a) => {
-                    audit.serial_no = Some(a.serial_no.to_string());
-                    audit.user_id = Some(a.user_id.to_string());
-                    audit.domain = Some(a.domain.to_string());
-                }
-                Reply::Registered(r) => {
-                    audit.serial_no = Some(r.serial_no.to_string());
-                    audit.domain = Some(r.domain.to_string());
-                }
-                Reply::DsappRegistered(r) => {
-                    audit.serial_no = Some(r.serial_no.to_string());
-                    audit.registration_id = Some(r.registration_id.to_string());
-                    audit.domain = Some(r.domain.to_string());
-                }
-                Reply::Activated(a) | Reply::DsappActivated(a) => {
-                    audit.serial_no = Some(a.serial_no.to_string());
-                    audit.user_id = Some(a.user_id.to_string());
-                    audit.domain = Some(a.domain.to_string());
-                }
-                Reply::MdlRegistered(r) => {
-                    audit.serial_no = Some(r.serial_no.to_string());
-                    audit.registration_id = Some(r.registration_id.to_string());
-                    audit.domain = Some(r.domain.to_string());
-                }
-                Reply::MdlDeviceAdded(d) => {
-                    audit.serial_no = Some(d.serial_no.to_string());
-                }
-                Reply::MdlActivated(a) => {
-                    audit.serial_no = Some(a.serial_no.to_string());
-                    audit.user_id = Some(a.user_id.to_string());
-                    audit.domain = Some(a.domain.to_string());
-                }
-                _ => {}
-            }
+            reply.audit(&mut AuditFields(&mut audit));
             audit.status = "STAT_SUCCESS".into();
-            response::success(operation, reply)
+            reply.write(operation)
         }
         Err(f) => {
             audit.status = f.status.name().into();
@@ -261,6 +219,31 @@ fn run_call(
         audit: audited.then_some(audit),
         store_down,
     }
+}
+
+/// A request parsed and decoded into its command.
+struct Decoded {
+    operation: Operation,
+    /// The command's name, for logs, metrics and the audit trail.
+    command: String,
+    call: Result<Call, crate::soap::RequestError>,
+}
+
+/// Parses a SOAP request and decodes the command it names (`Err` deserves a SOAP Fault).
+fn decode_request(
+    body: &[u8],
+    content_type: Option<&str>,
+    limits: &Limits,
+) -> Result<Decoded, crate::soap::WireError> {
+    let parsed = parse_http_request(body, content_type, limits)?;
+    let operation = parsed.operation;
+    Ok(Decoded {
+        operation,
+        command: parsed.command,
+        call: parsed
+            .body
+            .and_then(|body| crate::commands::decode(operation, &body)),
+    })
 }
 
 /// Bodies up to this size are parsed on the async worker (well under a millisecond); larger
@@ -347,23 +330,21 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
     }
     let parsed = if charged {
         let st = state.clone();
-        match web::block(move || parse_http_request(&body, content_type.as_deref(), &st.limits))
-            .await
-        {
+        match web::block(move || decode_request(&body, content_type.as_deref(), &st.limits)).await {
             Ok(p) => p,
             Err(_) => return fault(false, "the server is shutting down"),
         }
     } else {
-        parse_http_request(&body, content_type.as_deref(), &state.limits)
+        decode_request(&body, content_type.as_deref(), &state.limits)
     };
     let parsed = match parsed {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = %e, "SOAP fault");
             state.metrics.fault(match e {
-                crate::wire::WireError::Malformed(_) => "malformed",
-                crate::wire::WireError::NotSoap(_) => "not_soap",
-                crate::wire::WireError::UnknownOperation(_) => "unknown_operation",
+                crate::soap::WireError::Malformed(_) => "malformed",
+                crate::soap::WireError::NotSoap(_) => "not_soap",
+                crate::soap::WireError::UnknownOperation(_) => "unknown_operation",
             });
             if !charged {
                 rate_limited(&state, client);
@@ -373,12 +354,15 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
         }
     };
     let _in_flight = state.metrics.in_flight();
-    let mut call = parsed.call.map_err(|e| Failure::from(&e));
+    let Decoded {
+        operation,
+        command,
+        call,
+    } = parsed;
+    let mut call = call.map_err(|e| Failure::from(&e));
     let client_addr = client.map(|ip| ip.to_string());
-    let operation = parsed.operation;
-    let command = parsed.command;
-    let server_time = matches!(call, Ok(Call::ServerTime));
-    if server_time && !state.audit_server_time {
+    let inline = matches!(&call, Ok(c) if c.inline());
+    if inline && !state.audit_server_time {
         // Nothing to write: answered here, never behind the blocking pool.
         let outcome = run_call(&state, operation, command, call, client_addr);
         state.metrics.call(
@@ -388,10 +372,10 @@ async fn soap(state: web::Data<AppState>, req: HttpRequest, payload: web::Payloa
         );
         return xml(HttpStatus::OK, outcome.body);
     }
-    let limited = !server_time && !charged && rate_limited(&state, client);
+    let limited = !inline && !charged && rate_limited(&state, client);
     if limited {
         call = Err(Failure {
-            status: crate::wire::codes::StatusCode::RateLimited,
+            status: crate::soap::codes::StatusCode::RateLimited,
             description: "too many provisioning calls from this address; retry later".into(),
         });
         if let (Some(ip), Err(f)) = (client, &call) {

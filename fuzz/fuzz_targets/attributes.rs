@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use provd::wire::xml::{parse, Limits};
-use provd::wire::AttributeSet;
+use provd::soap::xml::{parse, Limits};
+use provd::soap::AttributeSet;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(root) = parse(data, &Limits::default()) {

@@ -1,11 +1,12 @@
-//! The SOAP envelope parser must never panic, whatever the bytes: every failure is a
-//! `WireError` (a SOAP Fault) or a `RequestError` inside `Parsed::call`. The input's length
+//! The SOAP envelope parser and the commands' decoders must never panic, whatever the bytes:
+//! every failure is a `WireError` (a SOAP Fault) or a `RequestError` (from `Parsed::body` or
+//! `commands::decode`). The input's length
 //! picks the declared Content-Type charset (the seed envelopes stay whole), so the decoding
 //! step before the parser (byte-order marks, declared charsets, Latin-1, UTF-16) is fuzzed too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use provd::wire::xml::Limits;
+use provd::soap::xml::Limits;
 
 const CONTENT_TYPES: [Option<&str>; 6] = [
     None,
@@ -18,5 +19,9 @@ const CONTENT_TYPES: [Option<&str>; 6] = [
 
 fuzz_target!(|data: &[u8]| {
     let content_type = CONTENT_TYPES[data.len() % CONTENT_TYPES.len()];
-    let _ = provd::wire::parse_http_request(data, content_type, &Limits::default());
+    if let Ok(parsed) = provd::soap::parse_http_request(data, content_type, &Limits::default()) {
+        if let Ok(body) = parsed.body {
+            let _ = provd::commands::decode(parsed.operation, &body);
+        }
+    }
 });

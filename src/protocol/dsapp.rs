@@ -20,11 +20,10 @@
 //!
 //! Secrets live in [`Zeroizing`] wrappers and no `Debug` prints a key.
 
+use crate::crypto::random_array;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use p256::NonZeroScalar;
-use rand::rngs::OsRng;
-use rand::RngCore;
 use sha2::Sha256;
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -415,10 +414,8 @@ fn generator(
 
 /// The client's first step: a fresh sid, scalar and nonce.
 pub fn client_hello(registration_id: &str, activation_password: &str) -> ClientHello {
-    let mut sid = [0u8; SID_BYTES];
-    OsRng.fill_bytes(&mut sid);
-    let mut cn = [0u8; CLIENT_NONCE_BYTES];
-    OsRng.fill_bytes(&mut cn);
+    let sid = random_array::<SID_BYTES>();
+    let cn = random_array::<CLIENT_NONCE_BYTES>();
     client_hello_with(
         registration_id,
         activation_password,
@@ -460,8 +457,7 @@ pub fn server_key_exchange(
     client_key_nonce: &[u8],
     sid: &[u8; SID_BYTES],
 ) -> Result<ServerExchange, DsappError> {
-    let mut adb = [0u8; SID_BYTES];
-    OsRng.fill_bytes(&mut adb);
+    let adb = random_array::<SID_BYTES>();
     server_key_exchange_with(
         registration_id,
         activation_password,
@@ -615,9 +611,7 @@ fn tag(key: &[u8], parts: &[&[u8]]) -> [u8; TAG_BYTES] {
 }
 
 fn random_iv() -> [u8; IV_BYTES] {
-    let mut iv = [0u8; IV_BYTES];
-    OsRng.fill_bytes(&mut iv);
-    iv
+    random_array()
 }
 
 fn check_len(what: &'static str, expected: usize, got: &[u8]) -> Result<(), DsappError> {

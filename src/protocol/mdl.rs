@@ -43,6 +43,9 @@
 //!
 //! Keys live in [`Zeroizing`] buffers, and the types holding them print redacted.
 
+/// The command name bound into the protection of Activation Message 1.
+pub const MDL_REGISTER: &str = "MDL_REGISTER";
+
 use std::fmt;
 
 use hmac::{Hmac, Mac};
@@ -50,7 +53,7 @@ use sha2::Sha256;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::crypto::{ct_eq, random_bytes};
+use crate::crypto::{ct_eq, random_array, random_bytes};
 use crate::protocol::otp;
 use crate::types::SerialNumber;
 
@@ -205,10 +208,6 @@ pub fn new_challenge() -> [u8; CHALLENGE_BYTES] {
     random_array()
 }
 
-fn random_array<const N: usize>() -> [u8; N] {
-    random_bytes(N).as_slice().try_into().expect("N bytes")
-}
-
 /// Activation Message 1: what the device needs to compute its device code.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ActivationMessage1 {
@@ -322,25 +321,7 @@ fn device_tag(
 
 /// The standard base-10 Luhn check digit for `payload` (ASCII digits).
 fn luhn_digit(payload: &[u8]) -> u8 {
-    let sum: u32 = payload
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &c)| {
-            let d = u32::from(c - b'0');
-            if i % 2 == 0 {
-                let dd = 2 * d;
-                if dd > 9 {
-                    dd - 9
-                } else {
-                    dd
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    b'0' + ((10 - sum % 10) % 10) as u8
+    super::luhn::check_char(super::luhn::DIGITS, payload).unwrap_or(b'0')
 }
 
 impl DeviceCode {

@@ -98,6 +98,16 @@ pub enum StoreError {
     Crypto(#[from] CryptoError),
 }
 
+impl StoreError {
+    /// What was not found, when that is the error.
+    pub fn not_found(&self) -> Option<&str> {
+        match self {
+            StoreError::NotFound(what) => Some(what),
+            _ => None,
+        }
+    }
+}
+
 impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
         match e {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{backends, cli, seeded, SmtpSink, TestServer};
 use provd::client::{Client, DsappProof};
+use provd::soap::{AttributeId as A, Command};
 use provd::types::RegistrationId;
-use provd::wire::{AttributeId as A, Command};
 
 fn start(backend: common::Backend, sink: &SmtpSink) -> TestServer {
     let db = seeded(backend, 2);

@@ -6,7 +6,7 @@ use crate::common;
 
 use common::{authenticator_status, backends, seeded, status_of, TestServer};
 use provd::client::{Client, DsappProof};
-use provd::wire::{AttributeId as A, Command};
+use provd::soap::{AttributeId as A, Command};
 
 #[test]
 fn both_versions_activate_with_an_otp_or_a_derivation_code() {

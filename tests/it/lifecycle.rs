@@ -10,8 +10,8 @@ use common::{
 };
 use provd::client::{Client, DsappProof};
 use provd::protocol::otp;
+use provd::soap::{AttributeId as A, Command};
 use provd::types::{RegistrationId, SerialNumber};
-use provd::wire::{AttributeId as A, Command};
 
 fn start(db: TestDb, env: &[(&str, &str)]) -> TestServer {
     TestServer::start_with(db, env, ureq::AgentBuilder::new().build())

@@ -6,7 +6,7 @@ use crate::common;
 use common::{backends, cli, status_of, TestDb, TestServer};
 use provd::client::Client;
 use provd::protocol::mdl::DeviceType;
-use provd::wire::{AttributeId as A, Command};
+use provd::soap::{AttributeId as A, Command};
 
 /// testuser (1.Password) and one authenticator whose license allows `limit` instances.
 fn licensed(backend: common::Backend, limit: u32) -> TestDb {

@@ -255,7 +255,7 @@ fn password_protected(name: &str, b: &Block, command: &str) {
     // The real client's path opens it.
     let opened = standard::unprotect(password, alea, command, &serial, &blob).unwrap();
     assert_eq!(opened.as_slice(), pt.as_bytes(), "vector {name}");
-    if command == provd::protocol::mdl_commands::MDL_REGISTER {
+    if command == provd::protocol::mdl::MDL_REGISTER {
         let am1 = mdl::ActivationMessage1::decode(&opened).unwrap();
         assert_eq!(am1.serial, serial, "vector {name}");
     }
@@ -369,7 +369,7 @@ fn every_vector_of_the_protocol_document_matches_the_code() {
             "dsapp-srp" => dsapp_srp(name, b),
             "dsapp-v3" => dsapp_v3(name, b),
             "register-activation-code" => password_protected(name, b, standard::REGISTER),
-            "mdl-am1" => password_protected(name, b, provd::protocol::mdl_commands::MDL_REGISTER),
+            "mdl-am1" => password_protected(name, b, provd::protocol::mdl::MDL_REGISTER),
             "mdl-device-code" => mdl_device(name, b),
             "mdl-am2" => mdl_am2(name, b),
             "otp" => totp(name, b),

@@ -5,7 +5,7 @@ use crate::common;
 
 use common::{authenticator_status, backends, cli, seeded, status_of, TestServer};
 use provd::client::Client;
-use provd::wire::{AttributeId as A, Command};
+use provd::soap::{AttributeId as A, Command};
 
 /// Attributes sent, the status expected, and a text its description must contain.
 type Case<'a> = (&'a [(A, &'a str)], &'a str, &'a str);

@@ -5,12 +5,11 @@
 pub mod math;
 pub mod record;
 
-use rand::rngs::OsRng;
-use rand::Rng;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::types::{Domain, RegistrationId, SerialNumber, UserId};
+use crate::crypto::random_index;
+use crate::types::{RegistrationId, SerialNumber};
 
 /// Salt length in bytes.
 pub const SALT_BYTES: usize = 16;
@@ -32,7 +31,7 @@ const REG_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 /// A fresh registration identifier: 8 mixed-case alphanumerics from the OS CSPRNG.
 pub fn new_registration_id() -> RegistrationId {
     let id: String = (0..RegistrationId::LEN)
-        .map(|_| REG_ID_ALPHABET[OsRng.gen_range(0..REG_ID_ALPHABET.len())] as char)
+        .map(|_| REG_ID_ALPHABET[random_index(REG_ID_ALPHABET.len())] as char)
         .collect();
     RegistrationId::parse(&id).expect("generated from the alphabet")
 }
@@ -43,17 +42,7 @@ pub const ACTIVATION_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// The Luhn mod N check character for `payload` over [`ACTIVATION_ALPHABET`], or `None` when
 /// `payload` has a character outside it.
 pub fn luhn_check_char(payload: &str) -> Option<char> {
-    let n = ACTIVATION_ALPHABET.len();
-    let mut factor = 2;
-    let mut sum = 0;
-    for c in payload.bytes().rev() {
-        let code = ACTIVATION_ALPHABET.iter().position(|&a| a == c)?;
-        let addend = factor * code;
-        sum += addend / n + addend % n;
-        factor = if factor == 2 { 1 } else { 2 };
-    }
-    let check = (n - sum % n) % n;
-    Some(ACTIVATION_ALPHABET[check] as char)
+    super::luhn::check_char(ACTIVATION_ALPHABET, payload.as_bytes()).map(char::from)
 }
 
 /// Whether a full activation password (8 characters plus check character) is well formed.
@@ -69,32 +58,46 @@ pub fn activation_password_is_valid(password: &str) -> bool {
 pub fn new_activation_password() -> Zeroizing<String> {
     let mut pw = Zeroizing::new(String::with_capacity(9));
     for _ in 0..8 {
-        pw.push(ACTIVATION_ALPHABET[OsRng.gen_range(0..ACTIVATION_ALPHABET.len())] as char);
+        pw.push(ACTIVATION_ALPHABET[random_index(ACTIVATION_ALPHABET.len())] as char);
     }
     let check = luhn_check_char(&pw).expect("generated from the alphabet");
     pw.push(check);
     pw
 }
 
-/// What `dsappSRPRegister` needs.
-#[derive(Debug)]
-pub struct RegisterInput {
-    pub component_type: Option<String>,
-    pub user_id: UserId,
-    pub domain: Option<Domain>,
-    pub static_password: Zeroizing<String>,
-    pub serial_no: Option<SerialNumber>,
+/// The session state kept (sealed) between the two exchange steps: K, M1 and M2.
+pub const SESSION_BYTES: usize = 96;
+
+/// The activation data an app receives inside the record: ASCII `key=value` pairs.
+pub fn activation_plaintext(serial: &SerialNumber, key: &[u8]) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(
+        format!(
+            "DSAPP-SRP/v1 activation;serial={serial};key={};otp=TOTP-HMAC-SHA256;digits={};step={}",
+            hex::encode_upper(key),
+            super::otp::DIGITS,
+            super::otp::STEP_SECS
+        )
+        .into_bytes(),
+    )
 }
 
-/// What `dsappSRPRegister` returns. The activation password exists only here, on its way to
-/// the caller; the store keeps the SRP salt and verifier.
-#[derive(Debug)]
-pub struct Registered {
-    pub registration_id: RegistrationId,
-    pub activation_password: Zeroizing<String>,
-    pub serial_no: SerialNumber,
-    pub user_id: UserId,
-    pub domain: Domain,
+/// The fields of an activation plaintext, for the reference client.
+pub fn parse_activation_plaintext(text: &[u8]) -> Option<(SerialNumber, Zeroizing<Vec<u8>>)> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut parts = text.split(';');
+    if parts.next()? != "DSAPP-SRP/v1 activation" {
+        return None;
+    }
+    let mut serial = None;
+    let mut key = None;
+    for p in parts {
+        match p.split_once('=')? {
+            ("serial", v) => serial = SerialNumber::parse(v).ok(),
+            ("key", v) => key = hex::decode(v).ok().map(Zeroizing::new),
+            _ => {}
+        }
+    }
+    Some((serial?, key?))
 }
 
 #[cfg(test)]
@@ -136,90 +139,4 @@ mod tests {
         assert_eq!(a.as_str().len(), 8);
         assert_ne!(a, new_registration_id());
     }
-}
-
-/// `dsappSRPGenerateEphemeralKey` in: the client's public value A.
-#[derive(Debug)]
-pub struct EphemeralKeyInput {
-    pub registration_id: RegistrationId,
-    pub client_public: crate::types::HexValue,
-}
-
-/// `dsappSRPGenerateEphemeralKey` out: B and the salt.
-#[derive(Debug)]
-pub struct EphemeralKey {
-    pub registration_id: RegistrationId,
-    pub server_public: crate::types::HexValue,
-    pub salt: crate::types::HexValue,
-}
-
-/// `dsappSRPGenerateActivationData` in: the client evidence M1.
-#[derive(Debug)]
-pub struct ActivationDataInput {
-    pub registration_id: RegistrationId,
-    pub client_evidence: crate::types::HexValue,
-}
-
-/// `dsappSRPGenerateActivationData` out: M2 and the protected activation data.
-#[derive(Debug)]
-pub struct ActivationData {
-    pub registration_id: RegistrationId,
-    pub server_evidence: crate::types::HexValue,
-    pub activation: record::Sealed,
-}
-
-/// How the new authenticator proves itself in `dsappSRPActivate`.
-#[derive(Debug)]
-pub enum ActivationProof {
-    Otp(Zeroizing<String>),
-    DerivationCode(Zeroizing<String>),
-}
-
-#[derive(Debug)]
-pub struct ActivateInput {
-    pub registration_id: RegistrationId,
-    pub proof: ActivationProof,
-}
-
-#[derive(Debug)]
-pub struct Activated {
-    pub registration_id: RegistrationId,
-    pub user_id: UserId,
-    pub domain: Domain,
-    pub serial_no: SerialNumber,
-}
-
-/// The session state kept (sealed) between the two exchange steps: K, M1 and M2.
-pub(crate) const SESSION_BYTES: usize = 96;
-
-/// The activation data an app receives inside the record: ASCII `key=value` pairs.
-pub fn activation_plaintext(serial: &SerialNumber, key: &[u8]) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(
-        format!(
-            "DSAPP-SRP/v1 activation;serial={serial};key={};otp=TOTP-HMAC-SHA256;digits={};step={}",
-            hex::encode_upper(key),
-            super::otp::DIGITS,
-            super::otp::STEP_SECS
-        )
-        .into_bytes(),
-    )
-}
-
-/// The fields of an activation plaintext, for the reference client.
-pub fn parse_activation_plaintext(text: &[u8]) -> Option<(SerialNumber, Zeroizing<Vec<u8>>)> {
-    let text = std::str::from_utf8(text).ok()?;
-    let mut parts = text.split(';');
-    if parts.next()? != "DSAPP-SRP/v1 activation" {
-        return None;
-    }
-    let mut serial = None;
-    let mut key = None;
-    for p in parts {
-        match p.split_once('=')? {
-            ("serial", v) => serial = SerialNumber::parse(v).ok(),
-            ("key", v) => key = hex::decode(v).ok().map(Zeroizing::new),
-            _ => {}
-        }
-    }
-    Some((serial?, key?))
 }

@@ -19,8 +19,7 @@
 //! every published status (the highest seen is 1045). The README's "Status codes" table is the
 //! same list.
 
-use crate::protocol::ProvisionError;
-use crate::store::StoreError;
+use crate::lifecycle::ProvisionError;
 
 use super::RequestError;
 
@@ -252,12 +251,14 @@ impl From<&ProvisionError> for Failure {
             ProvisionError::ReactivationRefused { .. } => StatusCode::ReactivationRefused,
             ProvisionError::InvalidCredentials => StatusCode::InvalidCredentials,
             ProvisionError::Concealed { .. } => StatusCode::InvalidCredentials,
-            ProvisionError::Store(StoreError::NotFound(_)) => StatusCode::NotFound,
+            ProvisionError::Store(s) if s.not_found().is_some() => StatusCode::NotFound,
             ProvisionError::Store(_) => StatusCode::InternalError,
         };
         let description = match e {
             // Database details stay in the server's log.
-            ProvisionError::Store(StoreError::NotFound(m)) => m.clone(),
+            ProvisionError::Store(s) if s.not_found().is_some() => {
+                s.not_found().unwrap_or_default().to_owned()
+            }
             ProvisionError::Store(_) => "internal error; see the server log".to_owned(),
             other => other.to_string(),
         };
@@ -317,7 +318,9 @@ mod tests {
 
     #[test]
     fn store_details_do_not_reach_the_client() {
-        let e = ProvisionError::Store(StoreError::Unavailable("password=hunter2".into()));
+        let e = ProvisionError::Store(crate::store::StoreError::Unavailable(
+            "password=hunter2".into(),
+        ));
         let f = Failure::from(&e);
         assert_eq!(f.status, StatusCode::InternalError);
         assert!(!f.description.contains("hunter2"));

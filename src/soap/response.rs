@@ -7,8 +7,6 @@ use super::codes::{Failure, StatusCode};
 use super::request::Operation;
 use super::xml::escape;
 use super::{BASIC_TYPES_NS, PROVISIONING_TYPES_NS, PROV_NS, SOAP_ENV_NS};
-use crate::protocol::Reply;
-use crate::types::{Domain, OrgUnit, UserId};
 
 fn envelope(body: &str) -> String {
     format!(
@@ -137,152 +135,53 @@ pub fn distinct(op: Operation, result: Result<&str, &Failure>) -> String {
     envelope(&out)
 }
 
-fn text(s: &str) -> Value {
-    Value::Str(s.to_owned())
+/// What a command's reply writes: the result attributes of `provisioningExecute`, in order,
+/// or the elements of a distinct operation's `result`, escaped.
+#[derive(Debug, Default)]
+pub struct ResultWriter {
+    attributes: ResultAttributes,
+    elements: String,
 }
 
-/// A field encrypted under a DSAPP session, and its IV when the version sends one.
-fn sealed_field(
-    attrs: &mut ResultAttributes,
-    id: AttributeId,
-    iv_id: AttributeId,
-    field: &crate::protocol::dsapp::SealedField,
-) {
-    attrs.push((id, text(&hex::encode_upper(&field.value))));
-    if let Some(iv) = field.iv {
-        attrs.push((iv_id, text(&hex::encode_upper(iv))));
+impl ResultWriter {
+    pub fn new() -> Self {
+        Self::default()
     }
-}
 
-/// The resolved user id, domain and organizational unit (empty when the user has none), the
-/// way OneSpan's register and activate commands return them.
-fn who(user_id: &UserId, domain: &Domain, org_unit: Option<&OrgUnit>) -> ResultAttributes {
-    vec![
-        (AttributeId::UserId, text(user_id.as_str())),
-        (AttributeId::Domain, text(domain.as_str())),
-        (
-            AttributeId::OrganizationalUnit,
-            text(org_unit.map_or("", OrgUnit::as_str)),
-        ),
-    ]
-}
+    /// A result attribute.
+    pub fn attribute(&mut self, id: AttributeId, value: Value) -> &mut Self {
+        self.attributes.push((id, value));
+        self
+    }
 
-/// A success response for a reply, in the shape of the operation that asked for it.
-pub fn success(op: Operation, reply: &Reply) -> String {
-    match reply {
-        Reply::ServerTime(t) => execute(Ok(&vec![(AttributeId::ServerTime, Value::Int(*t))])),
-        Reply::Registered(r) => {
-            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_ref());
-            attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
-            attrs.push((AttributeId::ActivationCode, text(&r.activation_code.to_string())));
-            attrs.push((
-                AttributeId::EventReactivationCounter,
-                text(&r.event_reactivation_counter.to_string()),
-            ));
-            execute(Ok(&attrs))
+    /// A string result attribute.
+    pub fn text(&mut self, id: AttributeId, value: &str) -> &mut Self {
+        self.attribute(id, Value::Str(value.to_owned()))
+    }
+
+    /// `<name>value</name>` in a distinct operation's result.
+    pub fn element(&mut self, name: &str, value: &str) -> &mut Self {
+        let _ = write!(self.elements, "<{name}>{}</{name}>", escape(value));
+        self
+    }
+
+    /// Opens `<name>` in a distinct operation's result; [`Self::close`] ends it.
+    pub fn open(&mut self, name: &str) -> &mut Self {
+        let _ = write!(self.elements, "<{name}>");
+        self
+    }
+
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        let _ = write!(self.elements, "</{name}>");
+        self
+    }
+
+    /// The success response, in the shape of the operation that asked.
+    pub fn finish(self, op: Operation) -> String {
+        match op {
+            Operation::ProvisioningExecute => execute(Ok(&self.attributes)),
+            other => distinct(other, Ok(&self.elements)),
         }
-        Reply::DsappRegistered(r) => {
-            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_ref());
-            attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
-            attrs.push((AttributeId::RegistrationId, text(r.registration_id.as_str())));
-            attrs.push((AttributeId::ActivationPassword, text(&r.activation_password)));
-            execute(Ok(&attrs))
-        }
-        Reply::DsappKeyExchanged(k) => {
-            let mut attrs = vec![
-                (
-                    AttributeId::EncryptedServerPublicKey,
-                    text(&k.encrypted_server_public_key.to_string()),
-                ),
-                (
-                    AttributeId::EncryptedNonces,
-                    text(&k.encrypted_nonces.to_string()),
-                ),
-                (AttributeId::ServerIv, text(&k.server_iv.to_string())),
-            ];
-            sealed_field(
-                &mut attrs,
-                AttributeId::ActivationCode,
-                AttributeId::ActivationCodeIv,
-                &k.activation_code,
-            );
-            sealed_field(
-                &mut attrs,
-                AttributeId::EventReactivationCounter,
-                AttributeId::EventReactivationCounterIv,
-                &k.event_reactivation_counter,
-            );
-            execute(Ok(&attrs))
-        }
-        Reply::MdlRegistered(r) => {
-            let mut attrs = who(&r.user_id, &r.domain, r.organizational_unit.as_ref());
-            attrs.push((AttributeId::SerialNo, text(r.serial_no.as_str())));
-            attrs.push((AttributeId::RegistrationId, text(r.registration_id.as_str())));
-            attrs.push((
-                AttributeId::ActivationMessage,
-                text(&r.activation_message.to_string()),
-            ));
-            execute(Ok(&attrs))
-        }
-        Reply::MdlDeviceAdded(d) => execute(Ok(&vec![
-            (AttributeId::SerialNo, text(d.serial_no.as_str())),
-            (AttributeId::DeviceId, text(&d.device_id.to_string())),
-            (
-                AttributeId::ActivationMessage,
-                text(&d.activation_message.to_string()),
-            ),
-        ])),
-        Reply::MdlActivated(a) => {
-            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_ref());
-            attrs.push((AttributeId::SerialNo, text(a.serial_no.as_str())));
-            attrs.push((AttributeId::DeviceId, text(&a.device_id)));
-            execute(Ok(&attrs))
-        }
-        Reply::Activated(a) | Reply::DsappActivated(a) => {
-            let mut attrs = who(&a.user_id, &a.domain, a.organizational_unit.as_ref());
-            attrs.push((AttributeId::SerialNo, text(a.serial_no.as_str())));
-            execute(Ok(&attrs))
-        }
-        Reply::SrpRegistered(r) => {
-            let inner = format!(
-                "<registrationID>{}</registrationID><activationPassword>{}</activationPassword>\
-                 <user><userID>{}</userID><domain>{}</domain></user><serialNumber>{}</serialNumber>",
-                escape(r.registration_id.as_str()),
-                escape(&r.activation_password),
-                escape(r.user_id.as_str()),
-                escape(r.domain.as_str()),
-                escape(r.serial_no.as_str())
-            );
-            distinct(op, Ok(&inner))
-        }
-        Reply::SrpEphemeralKey(k) => distinct(
-            op,
-            Ok(&format!(
-                "<serverEphemeralPublicKey>{}</serverEphemeralPublicKey><salt>{}</salt>",
-                k.server_public, k.salt
-            )),
-        ),
-        Reply::SrpActivationData(d) => distinct(
-            op,
-            Ok(&format!(
-                "<standard><activationCode><encryptedData>{}</encryptedData>\
-                 <encryptedCounter>{}</encryptedCounter><mac>{}</mac></activationCode></standard>\
-                 <serverEvidenceMessage>{}</serverEvidenceMessage>",
-                hex::encode_upper(&d.activation.ciphertext),
-                hex::encode_upper(d.activation.iv),
-                hex::encode_upper(d.activation.mac),
-                d.server_evidence
-            )),
-        ),
-        Reply::SrpActivated(a) => distinct(
-            op,
-            Ok(&format!(
-                "<user><userID>{}</userID><domain>{}</domain></user><serialNumber>{}</serialNumber>",
-                escape(a.user_id.as_str()),
-                escape(a.domain.as_str()),
-                escape(a.serial_no.as_str())
-            )),
-        ),
     }
 }
 
@@ -314,14 +213,13 @@ pub fn fault(client: bool, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::xml::{parse, Limits};
+    use crate::soap::xml::{parse, Limits};
 
     #[test]
     fn server_time_response_parses_back() {
-        let xml = success(
-            Operation::ProvisioningExecute,
-            &Reply::ServerTime(1_700_000_000),
-        );
+        let mut w = ResultWriter::new();
+        w.attribute(AttributeId::ServerTime, Value::Int(1_700_000_000));
+        let xml = w.finish(Operation::ProvisioningExecute);
         let root = parse(xml.as_bytes(), &Limits::default()).unwrap();
         let results = root.children[0].children[0].child("results").unwrap();
         let names: Vec<&str> = results
@@ -357,7 +255,9 @@ mod tests {
 
     #[test]
     fn empty_structural_elements_carry_xsi_type() {
-        let ok = success(Operation::ProvisioningExecute, &Reply::ServerTime(1));
+        let mut w = ResultWriter::new();
+        w.attribute(AttributeId::ServerTime, Value::Int(1));
+        let ok = w.finish(Operation::ProvisioningExecute);
         assert!(ok.contains(r#"<errorStack xsi:type="BASIC-TYPES:ErrorStack"/>"#));
         let f = Failure {
             status: StatusCode::InvalidData,
@@ -376,8 +276,8 @@ mod tests {
     #[test]
     fn secret_outputs_are_masked_before_their_value() {
         let xml = execute(Ok(&vec![
-            (AttributeId::SerialNo, text("VDS0000001")),
-            (AttributeId::ActivationCode, text("123")),
+            (AttributeId::SerialNo, Value::Str("VDS0000001".into())),
+            (AttributeId::ActivationCode, Value::Str("123".into())),
         ]));
         assert!(xml.contains(
             "<attributes><attributeOptions><masked>true</masked></attributeOptions>\
@@ -386,6 +286,20 @@ mod tests {
         // Not on the serial number.
         assert!(xml.contains("<attributes><value xsi:type=\"xsd:string\">VDS0000001</value>"));
         assert_eq!(xml.matches("<masked>").count(), 1);
+    }
+
+    #[test]
+    fn distinct_results_are_escaped_elements_in_order() {
+        let mut w = ResultWriter::new();
+        w.element("registrationID", "a<b")
+            .open("user")
+            .element("userID", "alice")
+            .close("user");
+        let xml = w.finish(Operation::DsappSrpRegister);
+        assert!(xml.contains(
+            "<result><registrationID>a&lt;b</registrationID><user><userID>alice</userID></user></result>"
+        ));
+        assert!(parse(xml.as_bytes(), &Limits::default()).is_ok());
     }
 
     #[test]

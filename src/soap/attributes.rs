@@ -368,7 +368,7 @@ fn decode_value(id: AttributeId, el: &Element) -> Result<Value, RequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::xml::{parse, Limits};
+    use crate::soap::xml::{parse, Limits};
 
     fn set(body: &str) -> Result<AttributeSet, RequestError> {
         let xml = format!(

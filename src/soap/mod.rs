@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod codes;
 pub mod commands;
 pub mod encoding;
+pub mod reader;
 pub mod request;
 pub mod response;
 pub mod wsdl;
@@ -14,7 +15,7 @@ use thiserror::Error;
 
 pub use attributes::{AttributeId, AttributeSet, Length, Value, XsdType};
 pub use commands::Command;
-pub use request::{parse_http_request, parse_request, Operation, Parsed};
+pub use request::{parse_http_request, parse_request, Body, Operation, Parsed};
 
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const PROV_NS: &str = "http://www.vasco.com/IdentikeyServer/IdentikeyTypes/Provisioning";

@@ -31,8 +31,8 @@ pub fn schema(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::attributes::AttributeId;
-    use crate::wire::commands::Command;
+    use crate::soap::attributes::AttributeId;
+    use crate::soap::commands::Command;
 
     #[test]
     fn address_is_replaced() {
@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn wsdl_declares_every_operation() {
-        for op in crate::wire::Operation::ALL {
+        for op in crate::soap::Operation::ALL {
             assert!(
                 WSDL.contains(&format!("name=\"{}\"", op.element())),
                 "{op:?}"
