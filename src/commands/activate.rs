@@ -55,9 +55,8 @@ impl SoapCommand for Activate {
     }
 
     fn handle(self, p: &Provisioning) -> Result<Activated, ProvisionError> {
-        let input = self;
-        let domain = input.domain.clone().unwrap_or_else(Domain::master);
-        let otp_value = match &input.proof {
+        let domain = self.domain.clone().unwrap_or_else(Domain::master);
+        let otp_value = match &self.proof {
             ActivationProof::Otp(otp) => otp,
             ActivationProof::DerivationCode(_) => {
                 return Err(ProvisionError::NotImplemented(
@@ -68,16 +67,16 @@ impl SoapCommand for Activate {
         let now = p.now();
         let rejected =
             |reason: String| ProvisionError::concealed(ProvisionError::OtpRejected, reason);
-        let Some(user) = p.store().find_user(&input.user_id, &domain)? else {
+        let Some(user) = p.store().find_user(&self.user_id, &domain)? else {
             // The work of a check, for the time it takes.
             let _ = otp::verify_totp(&[0u8; 32], otp_value, now);
             return Err(rejected(format!(
                 "unknown user {} in domain {domain}",
-                input.user_id
+                self.user_id
             )));
         };
         // A named serial number that is not the user's is treated as naming nothing pending.
-        let named = match &input.serial_no {
+        let named = match &self.serial_no {
             Some(s) if p.check_owned(s, &user, "PROVFLD_SERIAL_NO").is_err() => {
                 let _ = otp::verify_totp(&[0u8; 32], otp_value, now);
                 return Err(rejected(format!(

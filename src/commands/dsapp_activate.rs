@@ -42,8 +42,7 @@ impl SoapCommand for DsappActivate {
     }
 
     fn handle(self, p: &Provisioning) -> Result<Activated, ProvisionError> {
-        let input = self;
-        let id = input.registration_id;
+        let id = self.registration_id;
         let (reg, _) = p.dsapp_registration(&id, &[RegistrationStatus::Delivered])?;
         let user = p.store().user_by_pk(reg.user_pk)?;
         let fresh = reg.ephemeral_expires_at.is_some_and(|t| t > p.now());
@@ -54,13 +53,13 @@ impl SoapCommand for DsappActivate {
         };
         // The sid must be the latest exchange's and the tag must verify; both in constant
         // time, and either failing counts.
-        let same_sid = crate::crypto::ct_eq(session.sid(), &input.client_iv);
-        let tag_ok = session.verify_client_tag(input.encrypted_server_nonce.as_bytes());
+        let same_sid = crate::crypto::ct_eq(session.sid(), &self.client_iv);
+        let tag_ok = session.verify_client_tag(self.encrypted_server_nonce.as_bytes());
         if !(same_sid & tag_ok) {
             return Err(p.dsapp_failed(&id, "PROVFLD_ENCRYPTED_SERVER_NONCE"));
         }
         let key = p.store().registration_key(&reg)?;
-        let (ok, step) = match &input.proof {
+        let (ok, step) = match &self.proof {
             ActivationProof::Otp(code) => {
                 let step = otp::verify_totp(&key, code, p.now());
                 (step.is_some(), step)
@@ -70,7 +69,7 @@ impl SoapCommand for DsappActivate {
             }
         };
         if !ok {
-            let what = match input.proof {
+            let what = match self.proof {
                 ActivationProof::Otp(_) => "PROVFLD_DP_RESPONSE",
                 ActivationProof::DerivationCode(_) => "PROVFLD_DERIVATION_CODE",
             };

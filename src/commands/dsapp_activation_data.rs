@@ -58,13 +58,12 @@ impl SoapCommand for DsappActivationData {
     }
 
     fn handle(self, p: &Provisioning) -> Result<KeyExchanged, ProvisionError> {
-        let input = self;
-        let id = input.registration_id;
+        let id = self.registration_id;
         let (reg, version) = p.dsapp_registration(
             &id,
             &[RegistrationStatus::Pending, RegistrationStatus::Delivered],
         )?;
-        if let Some(asked) = input.version {
+        if let Some(asked) = self.version {
             if asked != version {
                 return Err(ProvisionError::Invalid {
                     field: "PROVFLD_DSAPP_VERSION",
@@ -84,8 +83,8 @@ impl SoapCommand for DsappActivationData {
         let exchange = dsapp::server_key_exchange(
             id.as_str(),
             prs,
-            input.encrypted_client_key_nonce.as_bytes(),
-            &input.client_iv,
+            self.encrypted_client_key_nonce.as_bytes(),
+            &self.client_iv,
         )
         .map_err(|e| ProvisionError::Invalid {
             field: "PROVFLD_ENCRYPTED_CLIENT_PUBLIC_KEY_NONCE",

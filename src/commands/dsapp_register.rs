@@ -63,10 +63,9 @@ impl SoapCommand for DsappRegister {
     }
 
     fn handle(self, p: &Provisioning) -> Result<DsappRegistered, ProvisionError> {
-        let input = self;
-        let creds = &input.credentials;
+        let creds = &self.credentials;
         let (user, recipient) =
-            p.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
+            p.begin_register(creds, self.serial_no.as_ref(), self.delivery.as_ref())?;
         let (registration_id, activation_password, begun) = p.with_new_registration_id(|registration_id| {
             let activation_password = srp::new_activation_password();
             let mail = recipient.as_ref().map(|to| OutgoingMail {
@@ -81,8 +80,8 @@ impl SoapCommand for DsappRegister {
             });
             let new = NewRegistration {
                 registration_id: registration_id.clone(),
-                kind: kind_of(input.version),
-                serial_no: input.serial_no.clone(),
+                kind: kind_of(self.version),
+                serial_no: self.serial_no.clone(),
                 srp_salt: Vec::new(),
                 srp_verifier: Vec::new(),
                 secret: Some(Zeroizing::new(activation_password.as_bytes().to_vec())),

@@ -72,8 +72,7 @@ impl SoapCommand for MdlActivate {
     }
 
     fn handle(self, p: &Provisioning) -> Result<MdlActivated, ProvisionError> {
-        let input = self;
-        let id = input.registration_id;
+        let id = self.registration_id;
         let reg = p.mdl_registration(&id, RegistrationStatus::Delivered)?;
         let instance =
             p.store()
@@ -89,7 +88,7 @@ impl SoapCommand for MdlActivate {
             .map_err(|_| StoreError::Corrupt(format!("instance of {id}: nonce length")))?;
         let sequence = u8::try_from(instance.sequence_no)
             .map_err(|_| StoreError::Corrupt(format!("instance of {id}: sequence number")))?;
-        let (ok, what, step) = match &input.confirmation {
+        let (ok, what, step) = match &self.confirmation {
             Confirmation::Signature(s) => (
                 mdl::verify_signature(&instance.instance_key, &nonce, &reg.serial_no, sequence, s),
                 "PROVFLD_SIGNATURE",

@@ -50,11 +50,10 @@ impl SoapCommand for MdlAddDevice {
     }
 
     fn handle(self, p: &Provisioning) -> Result<DeviceAdded, ProvisionError> {
-        let input = self;
-        let id = input.registration_id;
+        let id = self.registration_id;
         let reg = p.mdl_registration(&id, RegistrationStatus::Pending)?;
-        let code = input.device_code;
-        if let Some(t) = input.device_type {
+        let code = self.device_code;
+        if let Some(t) = self.device_type {
             if t != code.device_type {
                 return Err(ProvisionError::Invalid {
                     field: "PROVFLD_DEVICE_TYPE",
@@ -88,7 +87,7 @@ impl SoapCommand for MdlAddDevice {
             serial_no: reg.serial_no.clone(),
             device_type: i32::from(code.device_type.code()),
             device_id: code.device_id.to_string(),
-            description: input.description,
+            description: self.description,
             instance_key: draft.instance_key.clone(),
             am2_nonce: draft.nonce.to_vec(),
         };

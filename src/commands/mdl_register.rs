@@ -58,17 +58,16 @@ impl SoapCommand for MdlRegister {
     }
 
     fn handle(self, p: &Provisioning) -> Result<MdlRegistered, ProvisionError> {
-        let input = self;
-        let creds = &input.credentials;
+        let creds = &self.credentials;
         let (user, recipient) =
-            p.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
-        let key = input.protection.key(&creds.static_password)?;
+            p.begin_register(creds, self.serial_no.as_ref(), self.delivery.as_ref())?;
+        let key = self.protection.key(&creds.static_password)?;
         let (registration_id, outcome) = p.with_new_registration_id(|registration_id| {
             let challenge = mdl::new_challenge();
             let new = NewRegistration {
                 registration_id: registration_id.clone(),
                 kind: RegistrationKind::Mdl,
-                serial_no: input.serial_no.clone(),
+                serial_no: self.serial_no.clone(),
                 srp_salt: Vec::new(),
                 srp_verifier: Vec::new(),
                 secret: Some(Zeroizing::new(challenge.to_vec())),
@@ -105,7 +104,7 @@ impl SoapCommand for MdlRegister {
             Ok(Ok(created)) => created,
             Ok(Err(limit)) => {
                 return Err(ProvisionError::LicenseExhausted {
-                    serial: input.serial_no.clone(),
+                    serial: self.serial_no.clone(),
                     limit,
                 })
             }

@@ -84,11 +84,10 @@ impl SoapCommand for Register {
     }
 
     fn handle(self, p: &Provisioning) -> Result<Registered, ProvisionError> {
-        let input = self;
-        let creds = &input.credentials;
+        let creds = &self.credentials;
         let (user, recipient) =
-            p.begin_register(creds, input.serial_no.as_ref(), input.delivery.as_ref())?;
-        let new_hash = input
+            p.begin_register(creds, self.serial_no.as_ref(), self.delivery.as_ref())?;
+        let new_hash = self
             .new_password
             .as_deref()
             .map(|p| crate::crypto::hash_password(p))
@@ -98,13 +97,12 @@ impl SoapCommand for Register {
                 reason: e.to_string(),
             })?;
         // The password the user will know once this call returns.
-        let key = input.protection.key(
-            input
-                .new_password
+        let key = self.protection.key(
+            self.new_password
                 .as_deref()
                 .unwrap_or(&creds.static_password),
         )?;
-        let mode = input.activation_type;
+        let mode = self.activation_type;
         let produce = |a: &crate::store::Assignment| {
             let plaintext =
                 activation_plaintext(mode, &a.serial_no, &a.key, a.reactivation_counter);
@@ -127,14 +125,14 @@ impl SoapCommand for Register {
             ((a.serial_no.clone(), code, a.reactivation_counter), mail)
         };
         let at = p.now();
-        let notice = p.reactivation_notice(&user, input.serial_no.as_ref());
+        let notice = p.reactivation_notice(&user, self.serial_no.as_ref());
         // Online, the new key waits in a registration (same lifetime and failure limit as
         // the others) for ACTIVATE; offline it takes effect at once.
         let assigned = p.with_new_registration_id(|registration_id| {
             let online = NewRegistration {
                 registration_id,
                 kind: RegistrationKind::Standard,
-                serial_no: input.serial_no.clone(),
+                serial_no: self.serial_no.clone(),
                 srp_salt: Vec::new(),
                 srp_verifier: Vec::new(),
                 secret: None,
@@ -145,7 +143,7 @@ impl SoapCommand for Register {
             p.store().register_authenticator(
                 &StandardRegistration {
                     user_pk: user.pk,
-                    serial: input.serial_no.as_ref(),
+                    serial: self.serial_no.as_ref(),
                     new_password_hash: new_hash.as_deref(),
                     online: (mode == ActivationType::Online).then_some(&online),
                     rule: p.policy().reactivation,

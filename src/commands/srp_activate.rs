@@ -69,11 +69,10 @@ impl SoapCommand for SrpActivate {
     }
 
     fn handle(self, p: &Provisioning) -> Result<SrpActivated, ProvisionError> {
-        let input = self;
-        let id = input.registration_id;
+        let id = self.registration_id;
         let (reg, user) = p.live_registration_of(&id)?;
         Provisioning::require_status(&reg, RegistrationStatus::Delivered)?;
-        let step = match &input.proof {
+        let step = match &self.proof {
             ActivationProof::Otp(otp) => {
                 let key = p.store().registration_key(&reg)?;
                 let Some(step) = otp::verify_totp(&key, otp, p.now()) else {

@@ -43,8 +43,7 @@ impl SoapCommand for SrpActivationData {
     }
 
     fn handle(self, p: &Provisioning) -> Result<ActivationData, ProvisionError> {
-        let input = self;
-        let id = input.registration_id;
+        let id = self.registration_id;
         let reg = p.live_registration(&id)?;
         Provisioning::require_status(&reg, RegistrationStatus::Pending)?;
         let fresh = reg.ephemeral_expires_at.is_some_and(|t| t > p.now());
@@ -54,7 +53,7 @@ impl SoapCommand for SrpActivationData {
         };
         let (key, rest) = state.split_at(32);
         let (m1, m2) = rest.split_at(32);
-        if !crate::crypto::ct_eq(m1, input.client_evidence.as_bytes()) {
+        if !crate::crypto::ct_eq(m1, self.client_evidence.as_bytes()) {
             return Err(p.proof_failed(&id, "the client evidence message"));
         }
         // The key this registration prepared: never the key of a device holding it already.

@@ -44,8 +44,7 @@ impl SoapCommand for SrpEphemeralKey {
     }
 
     fn handle(self, p: &Provisioning) -> Result<EphemeralKey, ProvisionError> {
-        let input = self;
-        let id = input.registration_id;
+        let id = self.registration_id;
         let reg = p.live_registration(&id)?;
         Provisioning::require_status(&reg, RegistrationStatus::Pending)?;
         let srp = srp::srp();
@@ -55,7 +54,7 @@ impl SoapCommand for SrpEphemeralKey {
         };
         let a_pub = srp
             .group
-            .parse(input.client_public.as_bytes())
+            .parse(self.client_public.as_bytes())
             .map_err(invalid)?;
         srp.check_public(&a_pub).map_err(invalid)?;
         let v = srp

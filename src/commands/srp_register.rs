@@ -77,10 +77,9 @@ impl SoapCommand for SrpRegister {
     }
 
     fn handle(self, p: &Provisioning) -> Result<SrpRegistered, ProvisionError> {
-        let input = self;
-        let domain = input.domain.clone().unwrap_or_else(Domain::master);
-        let user = p.authenticate(&input.user_id, &domain, &input.static_password)?;
-        if let Some(serial) = &input.serial_no {
+        let domain = self.domain.clone().unwrap_or_else(Domain::master);
+        let user = p.authenticate(&self.user_id, &domain, &self.static_password)?;
+        if let Some(serial) = &self.serial_no {
             p.check_owned(serial, &user, "serialNumber")?;
         }
         // A registration id that collides with a live one is drawn again.
@@ -92,7 +91,7 @@ impl SoapCommand for SrpRegister {
                 let new = NewRegistration {
                     registration_id: registration_id.clone(),
                     kind: RegistrationKind::DsappSrp,
-                    serial_no: input.serial_no.clone(),
+                    serial_no: self.serial_no.clone(),
                     srp_salt: salt.to_vec(),
                     srp_verifier: verifier,
                     secret: None,
