@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 N="${N:-2000}"
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 cargo build --release --quiet --bin provd --example bare_actix
+target="${CARGO_TARGET_DIR:-$PWD/target}"
 TMP=$(mktemp -d)
 PID=""
 trap '[[ -n "$PID" ]] && kill -KILL "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -44,8 +45,8 @@ PY
 
 declare -A per_request
 for server in provd bare; do
-  if [[ $server == provd ]]; then cmd=("$PWD/target/release/provd" serve --listen 127.0.0.1:0)
-  else cmd=("$PWD/target/release/examples/bare_actix"); fi
+  if [[ $server == provd ]]; then cmd=("$target/release/provd" serve --listen 127.0.0.1:0)
+  else cmd=("$target/release/examples/bare_actix"); fi
   base=$(instructions 0 "${cmd[@]}")
   loaded=$(instructions "$N" "${cmd[@]}")
   per_request[$server]=$(( (loaded - base) / N ))
