@@ -13,6 +13,7 @@ mod keys;
 mod outbox;
 mod registrations;
 pub mod schema;
+mod text_enum;
 mod users;
 
 use std::sync::{Arc, Mutex};
@@ -37,7 +38,9 @@ pub use authenticators::{
     DEFAULT_TYPE,
 };
 pub use authenticators::{Blocked, ReactivationRule, StandardRegistration};
-pub use devices::{Added, DeviceInstance, MdlLicense, NewInstance, PendingInstance};
+pub use devices::{
+    Added, DeviceInstance, InstanceStatus, MdlLicense, NewInstance, PendingInstance,
+};
 pub use dsapp_exchanges::ExchangeRecorded;
 pub use keys::{KeyCheck, RowKey, SealedColumn, SEALED_COLUMNS};
 // For the commands that queue mail inside their own transaction.
@@ -105,6 +108,19 @@ impl From<DieselError> for StoreError {
                 StoreError::Conflict(info.message().to_owned())
             }
             DieselError::NotFound => StoreError::NotFound("record".into()),
+            // A stored value its Rust type does not accept (a status no enum variant has):
+            // the message names the column.
+            DieselError::DeserializationError(e) => {
+                // A `Selectable` row wraps the value's error in one naming the field.
+                let mut message = e.to_string();
+                let mut source = e.source();
+                while let Some(inner) = source {
+                    message.push_str(": ");
+                    message.push_str(&inner.to_string());
+                    source = inner.source();
+                }
+                StoreError::Corrupt(message)
+            }
             other => StoreError::Query(other),
         }
     }

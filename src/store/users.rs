@@ -95,23 +95,43 @@ pub struct NewUser {
     pub password_hash: Option<String>,
 }
 
+/// A new row of `users`: unlocked, no failures, created and updated at `created_at`.
+#[derive(Insertable)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
+struct UserInsert<'a> {
+    user_id: &'a str,
+    domain: &'a str,
+    organizational_unit: Option<&'a str>,
+    email: Option<&'a str>,
+    password_hash: Option<&'a str>,
+    locked: bool,
+    failure_count: i32,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl<'a> UserInsert<'a> {
+    fn new(new: &'a NewUser, at: i64) -> Self {
+        UserInsert {
+            user_id: new.user_id.as_str(),
+            domain: new.domain.as_str(),
+            organizational_unit: new.organizational_unit.as_ref().map(|o| o.as_str()),
+            email: new.email.as_deref(),
+            password_hash: new.password_hash.as_deref(),
+            locked: false,
+            failure_count: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 impl Store {
     pub fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
         let t = now();
         self.write_tx(|c| {
             diesel::insert_into(users::table)
-                .values((
-                    users::user_id.eq(new.user_id.as_str()),
-                    users::domain.eq(new.domain.as_str()),
-                    users::organizational_unit
-                        .eq(new.organizational_unit.as_ref().map(|o| o.as_str())),
-                    users::email.eq(new.email.as_deref()),
-                    users::password_hash.eq(new.password_hash.as_deref()),
-                    users::locked.eq(false),
-                    users::failure_count.eq(0),
-                    users::created_at.eq(t),
-                    users::updated_at.eq(t),
-                ))
+                .values(UserInsert::new(new, t))
                 .execute(c)
                 .map_err(|e| match StoreError::from(e) {
                     StoreError::Conflict(_) => StoreError::Conflict(format!(
@@ -307,23 +327,7 @@ impl Store {
         self.write_tx(|c| {
             let mut done = 0;
             for chunk in batch.chunks(CHUNK) {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|new| {
-                        (
-                            users::user_id.eq(new.user_id.as_str()),
-                            users::domain.eq(new.domain.as_str()),
-                            users::organizational_unit
-                                .eq(new.organizational_unit.as_ref().map(|o| o.as_str())),
-                            users::email.eq(new.email.as_deref()),
-                            users::password_hash.eq(new.password_hash.as_deref()),
-                            users::locked.eq(false),
-                            users::failure_count.eq(0),
-                            users::created_at.eq(t),
-                            users::updated_at.eq(t),
-                        )
-                    })
-                    .collect();
+                let rows: Vec<_> = chunk.iter().map(|new| UserInsert::new(new, t)).collect();
                 // Multi-row INSERTs are backend-specific in diesel: one arm per backend.
                 let written = match c {
                     #[cfg(feature = "sqlite")]
