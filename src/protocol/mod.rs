@@ -270,7 +270,7 @@ impl From<Blocked> for ProvisionError {
 }
 
 /// A source of Unix seconds; tests substitute their own.
-pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+pub use crate::store::Clock;
 
 pub struct Provisioning {
     store: Store,

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::audit_log;
-use super::{now, Store, StoreError};
+use super::{Store, StoreError};
 
 /// One audit row to write: who called what, and how it ended. Never a secret: the fields are
 /// identifiers and outcome codes only.
@@ -43,7 +43,7 @@ pub struct AuditRecord {
 
 impl Store {
     pub fn audit(&self, e: &NewAudit) -> Result<(), StoreError> {
-        self.audit_at(e, now()).map(|_| ())
+        self.audit_at(e, self.now()).map(|_| ())
     }
 
     /// Writes one audit row dated `at` (Unix seconds); its id.
@@ -53,7 +53,7 @@ impl Store {
 
     /// Writes one row standing for `occurrences` calls like `e`; its id.
     pub fn audit_aggregated(&self, e: &NewAudit, occurrences: i32) -> Result<i64, StoreError> {
-        self.audit_row(e, now(), occurrences)
+        self.audit_row(e, self.now(), occurrences)
     }
 
     /// Adds `n` calls to the row `id`.

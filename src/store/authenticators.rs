@@ -4,7 +4,7 @@ use zeroize::Zeroizing;
 
 use super::schema::{authenticators, users};
 use super::text_enum::{text_enum_sql, TextEnum};
-use super::{now, DbConnection, Store, StoreError};
+use super::{DbConnection, Store, StoreError};
 use crate::types::{Domain, SerialNumber, UserId};
 
 /// The authenticator type provd generates: a software (mobile) authenticator.
@@ -207,7 +207,7 @@ impl Store {
         batch: &[NewAuthenticator],
         progress: &mut dyn FnMut(usize),
     ) -> Result<(), StoreError> {
-        let t = now();
+        let t = self.now();
         self.write_tx(|c| {
             for (i, a) in batch.iter().enumerate() {
                 let sealed = self.key().seal(&sealing_context(&a.serial_no), &a.key);
@@ -311,7 +311,8 @@ impl Store {
                     .unwrap_or_else(|| "another user".into())
             )));
         }
-        if !self.write_tx(|c| Ok(try_claim(c, serial.as_str(), user.pk)?))? {
+        let at = self.now();
+        if !self.write_tx(|c| Ok(try_claim(c, serial.as_str(), user.pk, at)?))? {
             return Err(StoreError::Conflict(format!(
                 "authenticator {serial} was assigned concurrently"
             )));
@@ -435,16 +436,18 @@ pub(super) fn retire(c: &mut DbConnection, store: &Store, serial: &str) -> Resul
 /// The authenticator a registration of `user_pk` takes, inside the caller's transaction: the
 /// one named (the caller checked it is the user's), else the user's own, else a free one
 /// claimed for them. Refused when it is disabled, or active and the reactivation policy says
-/// no. `Ok((serial, active))`: `active` when registering it is a reactivation.
+/// no. `Ok((serial, active))`: `active` when registering it is a reactivation. `at`: the
+/// time a free authenticator is claimed at.
 pub(super) fn prepare(
     c: &mut DbConnection,
     user_pk: i64,
     named: Option<&SerialNumber>,
     rule: &ReactivationRule,
+    at: i64,
 ) -> Result<Result<(String, bool), Blocked>, StoreError> {
     let serial = match named {
         Some(s) => s.as_str().to_owned(),
-        None => match authenticator_for_user(c, user_pk)? {
+        None => match authenticator_for_user(c, user_pk, at)? {
             Some(s) => s,
             None => return Ok(Err(Blocked::NoFreeAuthenticator)),
         },
@@ -494,7 +497,13 @@ fn the_free_predicate_names_the_available_status() {
     assert!(FREE_PREDICATE.contains(&format!("'{}'", AuthenticatorStatus::Available.as_str())));
 }
 
-pub(super) fn try_claim(conn: &mut DbConnection, serial: &str, user_pk: i64) -> QueryResult<bool> {
+/// `at`: the claim's time, its `assigned_at`.
+pub(super) fn try_claim(
+    conn: &mut DbConnection,
+    serial: &str,
+    user_pk: i64,
+    at: i64,
+) -> QueryResult<bool> {
     diesel::update(
         authenticators::table
             .find(serial)
@@ -504,17 +513,18 @@ pub(super) fn try_claim(conn: &mut DbConnection, serial: &str, user_pk: i64) -> 
     .set((
         authenticators::user_pk.eq(user_pk),
         authenticators::status.eq(AuthenticatorStatus::Assigned),
-        authenticators::assigned_at.eq(now()),
+        authenticators::assigned_at.eq(at),
     ))
     .execute(conn)
     .map(|n| n == 1)
 }
 
 /// The user's current authenticator, or a free one claimed for them. `None` when the pool is
-/// empty. Runs inside the caller's transaction.
+/// empty. Runs inside the caller's transaction; a claim is dated `at`.
 pub(super) fn authenticator_for_user(
     conn: &mut DbConnection,
     user_pk: i64,
+    at: i64,
 ) -> QueryResult<Option<String>> {
     let existing: Option<String> = authenticators::table
         .filter(authenticators::user_pk.eq(user_pk))
@@ -545,7 +555,7 @@ pub(super) fn authenticator_for_user(
                 .optional();
         }
         for serial in candidates {
-            if try_claim(conn, &serial, user_pk)? {
+            if try_claim(conn, &serial, user_pk, at)? {
                 return Ok(Some(serial));
             }
         }
@@ -588,8 +598,9 @@ impl Store {
         produce: impl FnOnce(&Assignment) -> (T, Option<super::OutgoingMail>),
     ) -> Result<Result<T, Blocked>, StoreError> {
         let at = reg.at;
+        let now = self.now();
         self.write_tx(|c| {
-            let (serial, active) = match prepare(c, reg.user_pk, reg.serial, &reg.rule)? {
+            let (serial, active) = match prepare(c, reg.user_pk, reg.serial, &reg.rule, now)? {
                 Ok(s) => s,
                 Err(blocked) => return Ok(Err(blocked)),
             };

@@ -7,7 +7,7 @@ use super::authenticators::prepare;
 use super::registrations::insert_registration;
 use super::schema::device_instances;
 use super::text_enum::{text_enum_sql, TextEnum};
-use super::{now, NewRegistration, OutgoingMail, RegistrationStatus, Store, StoreError};
+use super::{NewRegistration, OutgoingMail, RegistrationStatus, Store, StoreError};
 use crate::types::{RegistrationId, SerialNumber};
 
 /// One device instance of a multi-device license.
@@ -173,7 +173,7 @@ impl Store {
         use super::schema::authenticators as a;
         let at = new.created_at;
         self.write_tx(|c| {
-            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule)? {
+            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule, self.now())? {
                 Ok((serial, _)) => serial,
                 Err(blocked) => return Ok(Err(blocked)),
             };
@@ -231,7 +231,7 @@ impl Store {
         use super::schema::authenticators as a;
         use super::schema::registrations as r;
         let serial = new.serial_no.as_str();
-        let at = now();
+        let at = self.now();
         self.write_tx(|c| {
             // Instance changes of one license go one at a time: this no-op write takes the
             // license's row lock until commit (SQLite has one writer anyway), so concurrent
@@ -345,7 +345,7 @@ impl Store {
         step: Option<i64>,
     ) -> Result<bool, StoreError> {
         use super::schema::registrations as r;
-        let at = now();
+        let at = self.now();
         self.write_tx(|c| {
             let n = diesel::update(
                 r::table

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 
 use super::schema::key_check;
-use super::{authenticators, devices, hermod, now, outbox, registrations};
+use super::{authenticators, devices, hermod, outbox, registrations};
 use super::{DbConnection, Store, StoreError};
 use crate::crypto::MasterKey;
 
@@ -225,7 +225,7 @@ impl Store {
                     .values(KeyCheckRow {
                         id: 1,
                         sealed_check: &sealed,
-                        created_at: now(),
+                        created_at: self.now(),
                     })
                     .execute(c)?;
             }
@@ -289,7 +289,7 @@ impl Store {
                 .values(KeyCheckRow {
                     id: 1,
                     sealed_check: &new.seal(CHECK_CONTEXT, CHECK_PLAINTEXT),
-                    created_at: now(),
+                    created_at: self.now(),
                 })
                 .execute(c)?;
             Ok(done)

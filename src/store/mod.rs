@@ -5,6 +5,7 @@
 mod audit;
 mod authenticators;
 mod backup;
+mod clock;
 mod devices;
 mod dsapp_exchanges;
 mod health;
@@ -38,6 +39,7 @@ pub use authenticators::{
     DEFAULT_TYPE,
 };
 pub use authenticators::{Blocked, ReactivationRule, StandardRegistration};
+pub use clock::{system_clock, Clock};
 pub use devices::{
     Added, DeviceInstance, InstanceStatus, MdlLicense, NewInstance, PendingInstance,
 };
@@ -221,12 +223,14 @@ impl ManageConnection for Manager {
 
 type Conn = PooledConnection<Manager>;
 
-/// The store: a connection pool plus the master key that seals secrets at rest.
+/// The store: a connection pool plus the master key that seals secrets at rest, and the
+/// clock its own time stamps come from (the system's unless [`Store::with_clock`]).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<Manager>,
     key: Arc<MasterKey>,
     backend: Backend,
+    clock: Clock,
     /// SQLite allows one writer; write transactions of this process queue here instead of
     /// failing with SQLITE_BUSY on a lock upgrade. `None` on PostgreSQL.
     sqlite_writes: Option<Arc<Mutex<()>>>,
@@ -282,6 +286,7 @@ impl Store {
             pool,
             key: Arc::new(key),
             backend,
+            clock: system_clock(),
             sqlite_writes: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         };
         Ok(store)

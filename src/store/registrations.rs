@@ -264,7 +264,7 @@ impl Store {
     ) -> Result<Begun, StoreError> {
         let t = new.created_at;
         self.write_tx(|c| {
-            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule)? {
+            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule, self.now())? {
                 Ok((serial, _)) => serial,
                 Err(blocked) => return Ok(Begun::Blocked(blocked)),
             };
