@@ -14,6 +14,8 @@ mod keys;
 mod outbox;
 mod registrations;
 pub mod schema;
+#[cfg(test)]
+mod schema_check;
 mod text_enum;
 mod users;
 
