@@ -229,13 +229,12 @@ fn version_of(kind: RegistrationKind) -> Option<Version> {
     }
 }
 
-/// A source of Unix seconds; tests substitute their own.
-pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+/// A source of Unix seconds; tests substitute their own (the store's one clock type).
+pub use crate::store::Clock;
 
 pub struct Provisioning {
     store: Store,
     policy: Policy,
-    clock: Clock,
     /// Called after a call committed a mail to the outbox, to wake the delivery worker.
     mail_queued: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
@@ -249,16 +248,16 @@ fn dummy_hash() -> &'static str {
 
 impl Provisioning {
     pub fn new(store: Store, policy: Policy) -> Self {
-        Self::with_clock(store, policy, std::sync::Arc::new(crate::store::now))
-    }
-
-    pub fn with_clock(store: Store, policy: Policy, clock: Clock) -> Self {
         Provisioning {
             store,
             policy,
-            clock,
             mail_queued: None,
         }
+    }
+
+    /// The same, with `clock` as the time of the protocol and of the store's own stamps.
+    pub fn with_clock(store: Store, policy: Policy, clock: Clock) -> Self {
+        Self::new(store.with_clock(clock), policy)
     }
 
     /// Sets what wakes the delivery worker once a mail is committed.
@@ -360,8 +359,9 @@ impl Provisioning {
         Ok(())
     }
 
+    /// The protocol's time: the store's clock, so that both stamp the same time.
     pub(crate) fn now(&self) -> i64 {
-        (self.clock)()
+        self.store.now()
     }
 
     pub fn store(&self) -> &Store {

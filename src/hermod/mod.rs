@@ -53,9 +53,9 @@ pub fn start(
         (None, None) => format!("{}{}", bound.trim_end_matches('/'), settings.context_path),
         _ => settings.public_base(provd_public_url, bound),
     };
-    let clock: service::Clock = std::sync::Arc::new(crate::store::now);
+    let clock: service::Clock = store.clock();
     if let Some(path) = &settings.trust_store {
-        let loaded = trust::load_file(&store, path, crate::store::now())?;
+        let loaded = trust::load_file(&store, path, store.now())?;
         tracing::info!(entries = loaded.len(), "hermod: trust store loaded");
     }
     Ok(Hermod::new(store, settings, base, clock))

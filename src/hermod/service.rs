@@ -26,7 +26,7 @@ use crate::store::{Store, StoreError};
 use crate::types::{Domain, UserId};
 
 /// Seconds since the epoch; injectable.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+pub use crate::store::Clock;
 
 /// Largest `data` of an answer.
 pub const MAX_DATA_BYTES: usize = 48 * 1024;

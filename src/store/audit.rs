@@ -2,11 +2,12 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::audit_log;
-use super::{now, Store, StoreError};
+use super::{Store, StoreError};
 
 /// One audit row to write: who called what, and how it ended. Never a secret: the fields are
 /// identifiers and outcome codes only.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Insertable)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct NewAudit {
     pub client_addr: Option<String>,
     pub command: String,
@@ -42,7 +43,7 @@ pub struct AuditRecord {
 
 impl Store {
     pub fn audit(&self, e: &NewAudit) -> Result<(), StoreError> {
-        self.audit_at(e, now()).map(|_| ())
+        self.audit_at(e, self.now()).map(|_| ())
     }
 
     /// Writes one audit row dated `at` (Unix seconds); its id.
@@ -52,7 +53,7 @@ impl Store {
 
     /// Writes one row standing for `occurrences` calls like `e`; its id.
     pub fn audit_aggregated(&self, e: &NewAudit, occurrences: i32) -> Result<i64, StoreError> {
-        self.audit_row(e, now(), occurrences)
+        self.audit_row(e, self.now(), occurrences)
     }
 
     /// Adds `n` calls to the row `id`.
@@ -76,17 +77,8 @@ impl Store {
         self.write_tx(|c| {
             Ok(diesel::insert_into(audit_log::table)
                 .values((
+                    e,
                     audit_log::at.eq(at),
-                    audit_log::client_addr.eq(e.client_addr.as_deref()),
-                    audit_log::command.eq(&e.command),
-                    audit_log::user_id.eq(e.user_id.as_deref()),
-                    audit_log::domain.eq(e.domain.as_deref()),
-                    audit_log::serial_no.eq(e.serial_no.as_deref()),
-                    audit_log::registration_id.eq(e.registration_id.as_deref()),
-                    audit_log::status.eq(&e.status),
-                    audit_log::return_code.eq(e.return_code),
-                    audit_log::status_code.eq(e.status_code),
-                    audit_log::detail.eq(e.detail.as_deref()),
                     audit_log::occurrences.eq(occurrences),
                 ))
                 .returning(audit_log::id)

@@ -3,7 +3,8 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::schema::{authenticators, users};
-use super::{now, DbConnection, Store, StoreError};
+use super::text_enum::{text_enum_sql, TextEnum};
+use super::{DbConnection, Store, StoreError};
 use crate::types::{Domain, SerialNumber, UserId};
 
 /// The authenticator type provd generates: a software (mobile) authenticator.
@@ -11,7 +12,10 @@ pub const DEFAULT_TYPE: &str = "DIGIPASS APP";
 /// Its default applications: a response-only OTP application.
 pub const DEFAULT_APPLICATIONS: &str = "RESPONSE_ONLY";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthenticatorStatus {
     /// In the pool, assigned to nobody.
@@ -30,18 +34,16 @@ impl AuthenticatorStatus {
             Self::Active => "active",
         }
     }
+}
 
-    fn parse(raw: &str) -> Result<Self, StoreError> {
-        match raw {
-            "available" => Ok(Self::Available),
-            "assigned" => Ok(Self::Assigned),
-            "active" => Ok(Self::Active),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown authenticator status {other:?}"
-            ))),
-        }
+impl TextEnum for AuthenticatorStatus {
+    const COLUMN: &'static str = "authenticators.status";
+    const VARIANTS: &'static [Self] = &[Self::Available, Self::Assigned, Self::Active];
+    fn text(self) -> &'static str {
+        self.as_str()
     }
 }
+text_enum_sql!(AuthenticatorStatus);
 
 /// An authenticator as the admin tools see it: never its key.
 #[derive(Debug, Clone, Serialize)]
@@ -109,11 +111,24 @@ pub struct NewAuthenticator {
     pub license_limit: i32,
 }
 
+/// A new row of `authenticators`: in the pool, assigned to nobody.
+#[derive(Insertable)]
+#[diesel(table_name = authenticators)]
+struct AuthenticatorInsert<'a> {
+    serial_no: &'a str,
+    auth_type: &'a str,
+    applications: &'a str,
+    status: AuthenticatorStatus,
+    sealed_key: &'a [u8],
+    license_limit: i32,
+    created_at: i64,
+}
+
 type Row = (
     String,
     String,
     String,
-    String,
+    AuthenticatorStatus,
     Option<i64>,
     i32,
     i64,
@@ -133,7 +148,7 @@ fn to_authenticator(r: Row) -> Result<Authenticator, StoreError> {
         serial_no: SerialNumber::parse(&r.0).map_err(corrupt)?,
         auth_type: r.1,
         applications: r.2,
-        status: AuthenticatorStatus::parse(&r.3)?,
+        status: r.3,
         license_limit: r.5,
         created_at: r.6,
         assigned_at: r.7,
@@ -192,20 +207,20 @@ impl Store {
         batch: &[NewAuthenticator],
         progress: &mut dyn FnMut(usize),
     ) -> Result<(), StoreError> {
-        let t = now();
+        let t = self.now();
         self.write_tx(|c| {
             for (i, a) in batch.iter().enumerate() {
                 let sealed = self.key().seal(&sealing_context(&a.serial_no), &a.key);
                 diesel::insert_into(authenticators::table)
-                    .values((
-                        authenticators::serial_no.eq(a.serial_no.as_str()),
-                        authenticators::auth_type.eq(&a.auth_type),
-                        authenticators::applications.eq(&a.applications),
-                        authenticators::status.eq(AuthenticatorStatus::Available.as_str()),
-                        authenticators::sealed_key.eq(&sealed),
-                        authenticators::license_limit.eq(a.license_limit),
-                        authenticators::created_at.eq(t),
-                    ))
+                    .values(AuthenticatorInsert {
+                        serial_no: a.serial_no.as_str(),
+                        auth_type: &a.auth_type,
+                        applications: &a.applications,
+                        status: AuthenticatorStatus::Available,
+                        sealed_key: &sealed,
+                        license_limit: a.license_limit,
+                        created_at: t,
+                    })
                     .execute(c)
                     .map_err(|e| match StoreError::from(e) {
                         StoreError::Conflict(_) => StoreError::Conflict(format!(
@@ -242,7 +257,7 @@ impl Store {
         let mut conn = self.conn()?;
         let mut q = joined!().order(authenticators::serial_no).into_boxed();
         if let Some(s) = status {
-            q = q.filter(authenticators::status.eq(s.as_str()));
+            q = q.filter(authenticators::status.eq(s));
         }
         q.load::<Row>(&mut conn)?
             .into_iter()
@@ -296,7 +311,8 @@ impl Store {
                     .unwrap_or_else(|| "another user".into())
             )));
         }
-        if !self.write_tx(|c| Ok(try_claim(c, serial.as_str(), user.pk)?))? {
+        let at = self.now();
+        if !self.write_tx(|c| Ok(try_claim(c, serial.as_str(), user.pk, at)?))? {
             return Err(StoreError::Conflict(format!(
                 "authenticator {serial} was assigned concurrently"
             )));
@@ -321,16 +337,16 @@ impl Store {
         }
         self.write_tx(|c| {
             use super::schema::device_instances as d;
-            let status: String = authenticators::table
+            let status: AuthenticatorStatus = authenticators::table
                 .find(serial.as_str())
                 .select(authenticators::status)
                 .first(c)?;
             let active_instances: i64 = d::table
                 .filter(d::serial_no.eq(serial.as_str()))
-                .filter(d::status.eq(super::devices::INSTANCE_ACTIVE))
+                .filter(d::status.eq(super::devices::InstanceStatus::Active))
                 .count()
                 .get_result(c)?;
-            if !force && (status == AuthenticatorStatus::Active.as_str() || active_instances > 0) {
+            if !force && (status == AuthenticatorStatus::Active || active_instances > 0) {
                 return Err(StoreError::Conflict(format!(
                     "authenticator {serial} is active on a device; unassigning it retires its key \
                      and that device stops working: repeat with --force"
@@ -405,7 +421,7 @@ pub(super) fn retire(c: &mut DbConnection, store: &Store, serial: &str) -> Resul
         .set((
             authenticators::sealed_key.eq(store.key().seal(&sealing_context(&serial_no), &fresh)),
             authenticators::user_pk.eq(None::<i64>),
-            authenticators::status.eq(AuthenticatorStatus::Available.as_str()),
+            authenticators::status.eq(AuthenticatorStatus::Available),
             authenticators::assigned_at.eq(None::<i64>),
             authenticators::activated_at.eq(None::<i64>),
             authenticators::sealed_license_key.eq(None::<Vec<u8>>),
@@ -420,21 +436,23 @@ pub(super) fn retire(c: &mut DbConnection, store: &Store, serial: &str) -> Resul
 /// The authenticator a registration of `user_pk` takes, inside the caller's transaction: the
 /// one named (the caller checked it is the user's), else the user's own, else a free one
 /// claimed for them. Refused when it is disabled, or active and the reactivation policy says
-/// no. `Ok((serial, active))`: `active` when registering it is a reactivation.
+/// no. `Ok((serial, active))`: `active` when registering it is a reactivation. `at`: the
+/// time a free authenticator is claimed at.
 pub(super) fn prepare(
     c: &mut DbConnection,
     user_pk: i64,
     named: Option<&SerialNumber>,
     rule: &ReactivationRule,
+    at: i64,
 ) -> Result<Result<(String, bool), Blocked>, StoreError> {
     let serial = match named {
         Some(s) => s.as_str().to_owned(),
-        None => match authenticator_for_user(c, user_pk)? {
+        None => match authenticator_for_user(c, user_pk, at)? {
             Some(s) => s,
             None => return Ok(Err(Blocked::NoFreeAuthenticator)),
         },
     };
-    let (status, disabled, reactivations): (String, bool, i32) = authenticators::table
+    let (status, disabled, reactivations): (AuthenticatorStatus, bool, i32) = authenticators::table
         .find(&serial)
         .select((
             authenticators::status,
@@ -447,7 +465,7 @@ pub(super) fn prepare(
     if disabled {
         return Ok(Err(Blocked::Disabled(serial_no)));
     }
-    let active = status == AuthenticatorStatus::Active.as_str();
+    let active = status == AuthenticatorStatus::Active;
     if active && !rule.allow {
         return Ok(Err(Blocked::ReactivationRefused {
             serial: serial_no,
@@ -479,27 +497,34 @@ fn the_free_predicate_names_the_available_status() {
     assert!(FREE_PREDICATE.contains(&format!("'{}'", AuthenticatorStatus::Available.as_str())));
 }
 
-pub(super) fn try_claim(conn: &mut DbConnection, serial: &str, user_pk: i64) -> QueryResult<bool> {
+/// `at`: the claim's time, its `assigned_at`.
+pub(super) fn try_claim(
+    conn: &mut DbConnection,
+    serial: &str,
+    user_pk: i64,
+    at: i64,
+) -> QueryResult<bool> {
     diesel::update(
         authenticators::table
             .find(serial)
-            .filter(authenticators::status.eq(AuthenticatorStatus::Available.as_str()))
+            .filter(authenticators::status.eq(AuthenticatorStatus::Available))
             .filter(authenticators::user_pk.is_null()),
     )
     .set((
         authenticators::user_pk.eq(user_pk),
-        authenticators::status.eq(AuthenticatorStatus::Assigned.as_str()),
-        authenticators::assigned_at.eq(now()),
+        authenticators::status.eq(AuthenticatorStatus::Assigned),
+        authenticators::assigned_at.eq(at),
     ))
     .execute(conn)
     .map(|n| n == 1)
 }
 
 /// The user's current authenticator, or a free one claimed for them. `None` when the pool is
-/// empty. Runs inside the caller's transaction.
+/// empty. Runs inside the caller's transaction; a claim is dated `at`.
 pub(super) fn authenticator_for_user(
     conn: &mut DbConnection,
     user_pk: i64,
+    at: i64,
 ) -> QueryResult<Option<String>> {
     let existing: Option<String> = authenticators::table
         .filter(authenticators::user_pk.eq(user_pk))
@@ -530,7 +555,7 @@ pub(super) fn authenticator_for_user(
                 .optional();
         }
         for serial in candidates {
-            if try_claim(conn, &serial, user_pk)? {
+            if try_claim(conn, &serial, user_pk, at)? {
                 return Ok(Some(serial));
             }
         }
@@ -573,8 +598,9 @@ impl Store {
         produce: impl FnOnce(&Assignment) -> (T, Option<super::OutgoingMail>),
     ) -> Result<Result<T, Blocked>, StoreError> {
         let at = reg.at;
+        let now = self.now();
         self.write_tx(|c| {
-            let (serial, active) = match prepare(c, reg.user_pk, reg.serial, &reg.rule)? {
+            let (serial, active) = match prepare(c, reg.user_pk, reg.serial, &reg.rule, now)? {
                 Ok(s) => s,
                 Err(blocked) => return Ok(Err(blocked)),
             };
@@ -606,7 +632,7 @@ impl Store {
                     )?;
                     use super::schema::registrations as r;
                     diesel::update(r::table.find(new.registration_id.as_str()))
-                        .set(r::status.eq(super::RegistrationStatus::Delivered.as_str()))
+                        .set(r::status.eq(super::RegistrationStatus::Delivered))
                         .execute(c)?;
                     key
                 }
@@ -669,7 +695,7 @@ pub(super) fn install_key(
     diesel::update(authenticators::table.find(serial.as_str()))
         .set((
             authenticators::sealed_key.eq(store.key().seal(&sealing_context(serial), key)),
-            authenticators::status.eq(AuthenticatorStatus::Active.as_str()),
+            authenticators::status.eq(AuthenticatorStatus::Active),
             authenticators::activated_at.eq(Some(at)),
             authenticators::last_otp_step.eq(step),
             authenticators::otp_failures.eq(0),

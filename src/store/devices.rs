@@ -6,7 +6,8 @@ use zeroize::Zeroizing;
 use super::authenticators::prepare;
 use super::registrations::insert_registration;
 use super::schema::device_instances;
-use super::{now, NewRegistration, OutgoingMail, RegistrationStatus, Store, StoreError};
+use super::text_enum::{text_enum_sql, TextEnum};
+use super::{NewRegistration, OutgoingMail, RegistrationStatus, Store, StoreError};
 use crate::types::{RegistrationId, SerialNumber};
 
 /// One device instance of a multi-device license.
@@ -20,6 +21,9 @@ pub struct DeviceInstance {
     pub device_type: i32,
     pub device_id: Option<String>,
     pub description: Option<String>,
+    /// `pending`, `active` or `revoked` ([`InstanceStatus`]); read through the enum, so a
+    /// value it does not know is an error.
+    #[diesel(deserialize_as = InstanceStatus)]
     pub status: String,
     pub created_at: i64,
     pub activated_at: Option<i64>,
@@ -75,6 +79,22 @@ pub struct PendingInstance {
     pub am2_nonce: Vec<u8>,
 }
 
+/// A new row of `device_instances`.
+#[derive(Insertable)]
+#[diesel(table_name = device_instances, treat_none_as_default_value = false)]
+struct InstanceInsert<'a> {
+    serial_no: &'a str,
+    sequence_no: i32,
+    device_type: i32,
+    device_id: Option<&'a str>,
+    description: Option<&'a str>,
+    status: InstanceStatus,
+    created_at: i64,
+    registration_id: Option<&'a str>,
+    sealed_instance_key: Option<Vec<u8>>,
+    am2_nonce: Option<&'a [u8]>,
+}
+
 /// serial, sequence, device id, sealed key, AM2 nonce.
 type InstanceRow = (
     String,
@@ -84,11 +104,48 @@ type InstanceRow = (
     Option<Vec<u8>>,
 );
 
+/// The status of a device instance (`device_instances.status`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceStatus {
+    /// Added by `PROVISIONCMD_MDL_ADD_DEVICE`, waiting for its confirmation.
+    Pending,
+    Active,
+    /// Its registration was revoked or expired; its sequence number is free again.
+    Revoked,
+}
+
+impl InstanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+impl TextEnum for InstanceStatus {
+    const COLUMN: &'static str = "device_instances.status";
+    const VARIANTS: &'static [Self] = &[Self::Pending, Self::Active, Self::Revoked];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(InstanceStatus);
+
+/// [`DeviceInstance::status`] keeps the stored text.
+impl From<InstanceStatus> for String {
+    fn from(s: InstanceStatus) -> String {
+        s.as_str().to_owned()
+    }
+}
+
 /// Instances that count against a license: all but revoked ones.
-const LIVE: [&str; 2] = [INSTANCE_PENDING, INSTANCE_ACTIVE];
-pub const INSTANCE_PENDING: &str = "pending";
-pub const INSTANCE_ACTIVE: &str = "active";
-pub const INSTANCE_REVOKED: &str = "revoked";
+const LIVE: [InstanceStatus; 2] = [InstanceStatus::Pending, InstanceStatus::Active];
 
 pub(super) fn license_context(serial: &str) -> String {
     format!("license-key:{serial}")
@@ -116,7 +173,7 @@ impl Store {
         use super::schema::authenticators as a;
         let at = new.created_at;
         self.write_tx(|c| {
-            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule)? {
+            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule, self.now())? {
                 Ok((serial, _)) => serial,
                 Err(blocked) => return Ok(Err(blocked)),
             };
@@ -174,7 +231,7 @@ impl Store {
         use super::schema::authenticators as a;
         use super::schema::registrations as r;
         let serial = new.serial_no.as_str();
-        let at = now();
+        let at = self.now();
         self.write_tx(|c| {
             // Instance changes of one license go one at a time: this no-op write takes the
             // license's row lock until commit (SQLite has one writer anyway), so concurrent
@@ -201,7 +258,7 @@ impl Store {
             diesel::delete(
                 device_instances::table
                     .filter(device_instances::serial_no.eq(serial))
-                    .filter(device_instances::status.eq(INSTANCE_REVOKED)),
+                    .filter(device_instances::status.eq(InstanceStatus::Revoked)),
             )
             .execute(c)?;
             let used: Vec<u8> = live
@@ -214,10 +271,10 @@ impl Store {
             let n = diesel::update(
                 r::table
                     .find(new.registration_id.as_str())
-                    .filter(r::status.eq(RegistrationStatus::Pending.as_str())),
+                    .filter(r::status.eq(RegistrationStatus::Pending)),
             )
             .set((
-                r::status.eq(RegistrationStatus::Delivered.as_str()),
+                r::status.eq(RegistrationStatus::Delivered),
                 r::sealed_ephemeral.eq(None::<Vec<u8>>),
                 r::ephemeral_expires_at.eq(None::<i64>),
             ))
@@ -226,21 +283,21 @@ impl Store {
                 return Ok(Added::NotPending);
             }
             diesel::insert_into(device_instances::table)
-                .values((
-                    device_instances::serial_no.eq(serial),
-                    device_instances::sequence_no.eq(i32::from(seq)),
-                    device_instances::device_type.eq(new.device_type),
-                    device_instances::device_id.eq(Some(&new.device_id)),
-                    device_instances::description.eq(new.description.as_deref()),
-                    device_instances::status.eq(INSTANCE_PENDING),
-                    device_instances::created_at.eq(at),
-                    device_instances::registration_id.eq(Some(new.registration_id.as_str())),
-                    device_instances::sealed_instance_key.eq(Some(
+                .values(InstanceInsert {
+                    serial_no: serial,
+                    sequence_no: i32::from(seq),
+                    device_type: new.device_type,
+                    device_id: Some(&new.device_id),
+                    description: new.description.as_deref(),
+                    status: InstanceStatus::Pending,
+                    created_at: at,
+                    registration_id: Some(new.registration_id.as_str()),
+                    sealed_instance_key: Some(
                         self.key()
                             .seal(&instance_context(serial, &new.device_id), &new.instance_key),
-                    )),
-                    device_instances::am2_nonce.eq(Some(&new.am2_nonce)),
-                ))
+                    ),
+                    am2_nonce: Some(&new.am2_nonce),
+                })
                 .execute(c)?;
             Ok(Added::Sequence(i32::from(seq)))
         })
@@ -254,7 +311,7 @@ impl Store {
         let mut conn = self.conn()?;
         let row: Option<InstanceRow> = device_instances::table
             .filter(device_instances::registration_id.eq(registration.as_str()))
-            .filter(device_instances::status.eq(INSTANCE_PENDING))
+            .filter(device_instances::status.eq(InstanceStatus::Pending))
             .select((
                 device_instances::serial_no,
                 device_instances::sequence_no,
@@ -288,15 +345,15 @@ impl Store {
         step: Option<i64>,
     ) -> Result<bool, StoreError> {
         use super::schema::registrations as r;
-        let at = now();
+        let at = self.now();
         self.write_tx(|c| {
             let n = diesel::update(
                 r::table
                     .find(registration.as_str())
-                    .filter(r::status.eq(RegistrationStatus::Delivered.as_str())),
+                    .filter(r::status.eq(RegistrationStatus::Delivered)),
             )
             .set((
-                r::status.eq(RegistrationStatus::Activated.as_str()),
+                r::status.eq(RegistrationStatus::Activated),
                 r::sealed_new_key.eq(None::<Vec<u8>>),
             ))
             .execute(c)?;
@@ -306,10 +363,10 @@ impl Store {
             diesel::update(
                 device_instances::table
                     .filter(device_instances::registration_id.eq(registration.as_str()))
-                    .filter(device_instances::status.eq(INSTANCE_PENDING)),
+                    .filter(device_instances::status.eq(InstanceStatus::Pending)),
             )
             .set((
-                device_instances::status.eq(INSTANCE_ACTIVE),
+                device_instances::status.eq(InstanceStatus::Active),
                 device_instances::activated_at.eq(Some(at)),
                 device_instances::last_otp_step.eq(step),
             ))
@@ -325,9 +382,9 @@ impl Store {
             diesel::update(
                 device_instances::table
                     .filter(device_instances::registration_id.eq(registration.as_str()))
-                    .filter(device_instances::status.eq(INSTANCE_PENDING)),
+                    .filter(device_instances::status.eq(InstanceStatus::Pending)),
             )
-            .set(device_instances::status.eq(INSTANCE_REVOKED))
+            .set(device_instances::status.eq(InstanceStatus::Revoked))
             .execute(c)?;
             Ok(())
         })

@@ -39,10 +39,7 @@ impl Store {
         max: i32,
     ) -> Result<ExchangeRecorded, StoreError> {
         let sealed = self.key().seal(&session_context(id), session);
-        let live = [
-            RegistrationStatus::Pending.as_str(),
-            RegistrationStatus::Delivered.as_str(),
-        ];
+        let live = [RegistrationStatus::Pending, RegistrationStatus::Delivered];
         self.write_tx(|c| {
             let n = diesel::update(
                 registrations::table
@@ -62,7 +59,7 @@ impl Store {
             if exchanges > max {
                 diesel::update(registrations::table.find(id.as_str()))
                     .set((
-                        registrations::status.eq(RegistrationStatus::Revoked.as_str()),
+                        registrations::status.eq(RegistrationStatus::Revoked),
                         registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
                         registrations::ephemeral_expires_at.eq(None::<i64>),
                         registrations::sealed_secret.eq(None::<Vec<u8>>),
@@ -72,7 +69,7 @@ impl Store {
             }
             diesel::update(registrations::table.find(id.as_str()))
                 .set((
-                    registrations::status.eq(RegistrationStatus::Delivered.as_str()),
+                    registrations::status.eq(RegistrationStatus::Delivered),
                     registrations::sealed_ephemeral.eq(Some(&sealed)),
                     registrations::ephemeral_expires_at.eq(Some(session_expires_at)),
                 ))
@@ -99,10 +96,7 @@ impl Store {
     /// Drops a registration's sealed protocol secret and session once it is spent or
     /// revoked: the activation password has no use left.
     pub fn drop_registration_secrets(&self, id: &RegistrationId) -> Result<(), StoreError> {
-        let spent = [
-            RegistrationStatus::Activated.as_str(),
-            RegistrationStatus::Revoked.as_str(),
-        ];
+        let spent = [RegistrationStatus::Activated, RegistrationStatus::Revoked];
         self.write_tx(|c| {
             diesel::update(
                 registrations::table

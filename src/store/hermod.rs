@@ -12,10 +12,14 @@ use super::schema::{
     attestation_keys, device_keys, device_profiles, hermod_callbacks, hermod_clients,
     hermod_commands, users,
 };
+use super::text_enum::{text_enum_sql, TextEnum};
 use super::{DbConnection, Store, StoreError};
 
 /// The states of a command (spec section 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CommandState {
     InProgress,
@@ -67,6 +71,15 @@ impl CommandState {
     }
 }
 
+impl TextEnum for CommandState {
+    const COLUMN: &'static str = "hermod_commands.state";
+    const VARIANTS: &'static [Self] = &Self::ALL;
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(CommandState);
+
 impl std::fmt::Display for CommandState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -74,7 +87,10 @@ impl std::fmt::Display for CommandState {
 }
 
 /// The delivery status of a callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum CallbackStatus {
     Queued,
@@ -92,11 +108,55 @@ impl CallbackStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Sent, Self::Failed]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        Self::from_text(s).ok()
     }
 }
+
+impl TextEnum for CallbackStatus {
+    const COLUMN: &'static str = "hermod_callbacks.status";
+    const VARIANTS: &'static [Self] = &[Self::Queued, Self::Sent, Self::Failed];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(CallbackStatus);
+
+/// [`CallbackEntry::status`] keeps the stored text.
+impl From<CallbackStatus> for String {
+    fn from(s: CallbackStatus) -> String {
+        s.as_str().to_owned()
+    }
+}
+
+/// The status of a device profile (`device_profiles.status`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileStatus {
+    Active,
+    /// Revoked by an administrator.
+    Revoked,
+}
+
+impl ProfileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+impl TextEnum for ProfileStatus {
+    const COLUMN: &'static str = "device_profiles.status";
+    const VARIANTS: &'static [Self] = &[Self::Active, Self::Revoked];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(ProfileStatus);
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("hermod: {what}"))
@@ -122,6 +182,18 @@ pub fn token_context(bid: &str) -> String {
 
 pub(super) fn secret_context(client_id: &str) -> String {
     format!("hermod-callback-secret:{}:{client_id}", client_id.len())
+}
+
+/// A new row of `hermod_clients`.
+#[derive(Insertable)]
+#[diesel(table_name = hermod_clients)]
+struct ClientInsert<'a> {
+    client_id: &'a str,
+    key_sha256: &'a [u8],
+    callback_url: &'a str,
+    sealed_callback_secret: &'a [u8],
+    disabled: bool,
+    created_at: i64,
 }
 
 type ClientCols = (String, Vec<u8>, String, bool, i64);
@@ -180,6 +252,8 @@ impl AttestationKey {
     }
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = attestation_keys, treat_none_as_default_value = false)]
 pub struct NewAttestationKey<'a> {
     pub kid: &'a str,
     pub thumbprint: &'a str,
@@ -188,6 +262,18 @@ pub struct NewAttestationKey<'a> {
     pub jwk_kid: Option<&'a str>,
     pub not_before: Option<i64>,
     pub not_after: Option<i64>,
+}
+
+/// What updating a trust-store entry rewrites (its thumbprint, key and creation time stay).
+/// `None` clears a column.
+#[derive(AsChangeset)]
+#[diesel(table_name = attestation_keys, treat_none_as_null = true)]
+struct AttestationKeyChange<'a> {
+    kid: &'a str,
+    algs: &'a str,
+    jwk_kid: Option<&'a str>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +326,7 @@ struct CommandRow {
     client_id: String,
     external_id: Option<String>,
     command_type: String,
-    state: String,
+    state: CommandState,
     nonce: String,
     user_pk: i64,
     request_json: String,
@@ -269,7 +355,7 @@ impl TryFrom<CommandRow> for HermodCommand {
             client_id: r.client_id,
             external_id: r.external_id,
             command_type: r.command_type,
-            state: CommandState::parse(&r.state).ok_or_else(|| corrupt("command state"))?,
+            state: r.state,
             nonce: r.nonce,
             user_pk: r.user_pk,
             request_json: r.request_json,
@@ -312,6 +398,30 @@ pub struct NewCommand<'a> {
     pub lifespan_at: i64,
 }
 
+/// A new row of `hermod_commands`: `IN_PROGRESS`, nothing counted yet. The id comes from the
+/// database unless [`NewCommand::id`] gives one.
+#[derive(Insertable)]
+#[diesel(table_name = hermod_commands, treat_none_as_default_value = false)]
+struct CommandInsert<'a> {
+    client_id: &'a str,
+    external_id: Option<&'a str>,
+    command_type: &'a str,
+    state: CommandState,
+    nonce: &'a str,
+    user_pk: i64,
+    request_json: &'a str,
+    bid: &'a str,
+    mid: &'a str,
+    token_sha256: &'a [u8],
+    sealed_token: Option<&'a [u8]>,
+    box_id: &'a str,
+    attempts: i32,
+    token_failures: i32,
+    created_at: i64,
+    timeout_at: i64,
+    lifespan_at: i64,
+}
+
 /// A callback to queue with a state change.
 pub struct NewCallback {
     pub url: String,
@@ -328,6 +438,8 @@ pub struct NewProfile {
     pub keys: Vec<NewDeviceKey>,
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = device_keys, treat_none_as_default_value = false)]
 pub struct NewDeviceKey {
     pub keyid: String,
     pub usage: String,
@@ -338,6 +450,23 @@ pub struct NewDeviceKey {
     pub thumbprint: String,
     pub key_state: String,
     pub certreq: Option<Vec<u8>>,
+}
+
+/// A new row of `device_profiles`.
+#[derive(Insertable)]
+#[diesel(table_name = device_profiles, treat_none_as_default_value = false)]
+struct ProfileInsert<'a> {
+    profile_id: &'a str,
+    user_pk: i64,
+    command_id: i64,
+    client_id: &'a str,
+    name: &'a str,
+    servername: &'a str,
+    box_id: &'a str,
+    attestation_key_id: Option<i64>,
+    deviceinfo: Option<&'a str>,
+    status: ProfileStatus,
+    created_at: i64,
 }
 
 /// Why a state change did not happen.
@@ -384,6 +513,9 @@ pub struct CallbackEntry {
     pub url: String,
     #[serde(skip)]
     pub body: String,
+    /// A [`CallbackStatus`], as stored; read through the enum, so a value it does not know
+    /// is an error.
+    #[diesel(deserialize_as = CallbackStatus)]
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: i64,
@@ -402,7 +534,7 @@ pub struct ClaimedCallback {
 macro_rules! due_callbacks {
     ($now:expr) => {
         hermod_callbacks::table
-            .filter(hermod_callbacks::status.eq(CallbackStatus::Queued.as_str()))
+            .filter(hermod_callbacks::status.eq(CallbackStatus::Queued))
             .filter(hermod_callbacks::next_attempt_at.le($now))
             .filter(
                 hermod_callbacks::lease_until
@@ -412,6 +544,20 @@ macro_rules! due_callbacks {
     };
 }
 
+/// A new row of `hermod_callbacks`: queued, due at once.
+#[derive(Insertable)]
+#[diesel(table_name = hermod_callbacks)]
+struct CallbackInsert<'a> {
+    command_id: i64,
+    client_id: &'a str,
+    url: &'a str,
+    body: &'a str,
+    status: CallbackStatus,
+    attempts: i32,
+    next_attempt_at: i64,
+    created_at: i64,
+}
+
 fn enqueue_callback(
     c: &mut DbConnection,
     command: &HermodCommand,
@@ -419,16 +565,16 @@ fn enqueue_callback(
     now: i64,
 ) -> Result<i64, StoreError> {
     Ok(diesel::insert_into(hermod_callbacks::table)
-        .values((
-            hermod_callbacks::command_id.eq(command.id),
-            hermod_callbacks::client_id.eq(&command.client_id),
-            hermod_callbacks::url.eq(&cb.url),
-            hermod_callbacks::body.eq(&cb.body),
-            hermod_callbacks::status.eq(CallbackStatus::Queued.as_str()),
-            hermod_callbacks::attempts.eq(0),
-            hermod_callbacks::next_attempt_at.eq(now),
-            hermod_callbacks::created_at.eq(now),
-        ))
+        .values(CallbackInsert {
+            command_id: command.id,
+            client_id: &command.client_id,
+            url: &cb.url,
+            body: &cb.body,
+            status: CallbackStatus::Queued,
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+        })
         .returning(hermod_callbacks::id)
         .get_result(c)?)
 }
@@ -446,10 +592,10 @@ fn finish_on(
     let moved = diesel::update(
         hermod_commands::table
             .filter(hermod_commands::id.eq(command.id))
-            .filter(hermod_commands::state.eq(CommandState::InProgress.as_str())),
+            .filter(hermod_commands::state.eq(CommandState::InProgress)),
     )
     .set((
-        hermod_commands::state.eq(to.as_str()),
+        hermod_commands::state.eq(to),
         hermod_commands::error.eq(error),
         hermod_commands::answered_at.eq(Some(now)),
     ))
@@ -478,14 +624,14 @@ impl Store {
             .seal(&secret_context(client_id), callback_secret.as_bytes());
         self.write_tx(|c| {
             diesel::insert_into(hermod_clients::table)
-                .values((
-                    hermod_clients::client_id.eq(client_id),
-                    hermod_clients::key_sha256.eq(key_sha256),
-                    hermod_clients::callback_url.eq(callback_url),
-                    hermod_clients::sealed_callback_secret.eq(&sealed),
-                    hermod_clients::disabled.eq(false),
-                    hermod_clients::created_at.eq(now),
-                ))
+                .values(ClientInsert {
+                    client_id,
+                    key_sha256,
+                    callback_url,
+                    sealed_callback_secret: &sealed,
+                    disabled: false,
+                    created_at: now,
+                })
                 .execute(c)
                 .map_err(|e| match StoreError::from(e) {
                     StoreError::Conflict(_) => {
@@ -580,27 +726,18 @@ impl Store {
             match existing {
                 Some(id) => {
                     diesel::update(attestation_keys::table.find(id))
-                        .set((
-                            attestation_keys::kid.eq(new.kid),
-                            attestation_keys::algs.eq(new.algs),
-                            attestation_keys::jwk_kid.eq(new.jwk_kid),
-                            attestation_keys::not_before.eq(new.not_before),
-                            attestation_keys::not_after.eq(new.not_after),
-                        ))
+                        .set(AttestationKeyChange {
+                            kid: new.kid,
+                            algs: new.algs,
+                            jwk_kid: new.jwk_kid,
+                            not_before: new.not_before,
+                            not_after: new.not_after,
+                        })
                         .execute(c)?;
                 }
                 None => {
                     diesel::insert_into(attestation_keys::table)
-                        .values((
-                            attestation_keys::kid.eq(new.kid),
-                            attestation_keys::thumbprint.eq(new.thumbprint),
-                            attestation_keys::public_jwk.eq(new.public_jwk),
-                            attestation_keys::algs.eq(new.algs),
-                            attestation_keys::jwk_kid.eq(new.jwk_kid),
-                            attestation_keys::not_before.eq(new.not_before),
-                            attestation_keys::not_after.eq(new.not_after),
-                            attestation_keys::created_at.eq(now),
-                        ))
+                        .values((new, attestation_keys::created_at.eq(now)))
                         .execute(c)?;
                 }
             }
@@ -659,25 +796,25 @@ impl Store {
             if used > 0 {
                 return Err(StoreError::Conflict("nonce".into()));
             }
-            let values = (
-                hermod_commands::client_id.eq(new.client_id),
-                hermod_commands::external_id.eq(new.external_id),
-                hermod_commands::command_type.eq(new.command_type),
-                hermod_commands::state.eq(CommandState::InProgress.as_str()),
-                hermod_commands::nonce.eq(new.nonce),
-                hermod_commands::user_pk.eq(new.user_pk),
-                hermod_commands::request_json.eq(new.request_json),
-                hermod_commands::bid.eq(new.bid),
-                hermod_commands::mid.eq(new.mid),
-                hermod_commands::token_sha256.eq(new.token_sha256),
-                hermod_commands::sealed_token.eq(Some(new.sealed_token)),
-                hermod_commands::box_id.eq(new.box_id),
-                hermod_commands::attempts.eq(0),
-                hermod_commands::token_failures.eq(0),
-                hermod_commands::created_at.eq(new.created_at),
-                hermod_commands::timeout_at.eq(new.timeout_at),
-                hermod_commands::lifespan_at.eq(new.lifespan_at),
-            );
+            let values = CommandInsert {
+                client_id: new.client_id,
+                external_id: new.external_id,
+                command_type: new.command_type,
+                state: CommandState::InProgress,
+                nonce: new.nonce,
+                user_pk: new.user_pk,
+                request_json: new.request_json,
+                bid: new.bid,
+                mid: new.mid,
+                token_sha256: new.token_sha256,
+                sealed_token: Some(new.sealed_token),
+                box_id: new.box_id,
+                attempts: 0,
+                token_failures: 0,
+                created_at: new.created_at,
+                timeout_at: new.timeout_at,
+                lifespan_at: new.lifespan_at,
+            };
             let id = match new.id {
                 Some(id) => diesel::insert_into(hermod_commands::table)
                     .values((hermod_commands::id.eq(id), values))
@@ -734,7 +871,7 @@ impl Store {
             q = q.filter(hermod_commands::client_id.eq(cid.to_owned()));
         }
         if let Some(s) = state {
-            q = q.filter(hermod_commands::state.eq(s.as_str()));
+            q = q.filter(hermod_commands::state.eq(s));
         }
         q.load(&mut conn)?
             .into_iter()
@@ -770,7 +907,7 @@ impl Store {
             diesel::update(
                 hermod_commands::table
                     .filter(hermod_commands::id.eq(command.id))
-                    .filter(hermod_commands::state.eq(CommandState::InProgress.as_str())),
+                    .filter(hermod_commands::state.eq(CommandState::InProgress)),
             )
             .set(hermod_commands::token_failures.eq(hermod_commands::token_failures + 1))
             .execute(c)?;
@@ -807,7 +944,7 @@ impl Store {
             let moved = diesel::update(
                 hermod_commands::table
                     .filter(hermod_commands::id.eq(command.id))
-                    .filter(hermod_commands::state.eq(CommandState::InProgress.as_str())),
+                    .filter(hermod_commands::state.eq(CommandState::InProgress)),
             )
             .set((
                 hermod_commands::attempts.eq(hermod_commands::attempts + 1),
@@ -858,10 +995,10 @@ impl Store {
             let moved = diesel::update(
                 hermod_commands::table
                     .filter(hermod_commands::id.eq(command.id))
-                    .filter(hermod_commands::state.eq(CommandState::InProgress.as_str())),
+                    .filter(hermod_commands::state.eq(CommandState::InProgress)),
             )
             .set((
-                hermod_commands::state.eq(CommandState::Completed.as_str()),
+                hermod_commands::state.eq(CommandState::Completed),
                 hermod_commands::response_jws.eq(Some(response_jws)),
                 hermod_commands::profile_id.eq(Some(&profile.profile_id)),
                 hermod_commands::error.eq(None::<String>),
@@ -890,33 +1027,25 @@ impl Store {
                 return Err(StoreError::Conflict("key".into()));
             }
             diesel::insert_into(device_profiles::table)
-                .values((
-                    device_profiles::profile_id.eq(&profile.profile_id),
-                    device_profiles::user_pk.eq(command.user_pk),
-                    device_profiles::command_id.eq(command.id),
-                    device_profiles::client_id.eq(&command.client_id),
-                    device_profiles::name.eq(&profile.name),
-                    device_profiles::servername.eq(&profile.servername),
-                    device_profiles::box_id.eq(&command.box_id),
-                    device_profiles::attestation_key_id.eq(Some(profile.attestation_key_id)),
-                    device_profiles::deviceinfo.eq(profile.deviceinfo.as_deref()),
-                    device_profiles::status.eq("active"),
-                    device_profiles::created_at.eq(now),
-                ))
+                .values(ProfileInsert {
+                    profile_id: &profile.profile_id,
+                    user_pk: command.user_pk,
+                    command_id: command.id,
+                    client_id: &command.client_id,
+                    name: &profile.name,
+                    servername: &profile.servername,
+                    box_id: &command.box_id,
+                    attestation_key_id: Some(profile.attestation_key_id),
+                    deviceinfo: profile.deviceinfo.as_deref(),
+                    status: ProfileStatus::Active,
+                    created_at: now,
+                })
                 .execute(c)?;
             for k in &profile.keys {
                 diesel::insert_into(device_keys::table)
                     .values((
                         device_keys::profile_id.eq(&profile.profile_id),
-                        device_keys::keyid.eq(&k.keyid),
-                        device_keys::usage.eq(&k.usage),
-                        device_keys::kty.eq(&k.kty),
-                        device_keys::alg.eq(&k.alg),
-                        device_keys::bits.eq(k.bits),
-                        device_keys::public_jwk.eq(&k.public_jwk),
-                        device_keys::thumbprint.eq(&k.thumbprint),
-                        device_keys::key_state.eq(&k.key_state),
-                        device_keys::certreq.eq(k.certreq.as_deref()),
+                        k,
                         device_keys::created_at.eq(now),
                     ))
                     .execute(c)?;
@@ -934,7 +1063,7 @@ impl Store {
     ) -> Result<Vec<HermodCommand>, StoreError> {
         let mut conn = self.conn()?;
         hermod_commands::table
-            .filter(hermod_commands::state.eq(CommandState::InProgress.as_str()))
+            .filter(hermod_commands::state.eq(CommandState::InProgress))
             .filter(hermod_commands::timeout_at.le(now))
             .order(hermod_commands::timeout_at)
             .limit(limit)
@@ -950,11 +1079,11 @@ impl Store {
     pub fn purge_hermod_commands(&self, now: i64) -> Result<usize, StoreError> {
         self.write_tx(|c| {
             let pending = hermod_callbacks::table
-                .filter(hermod_callbacks::status.eq(CallbackStatus::Queued.as_str()))
+                .filter(hermod_callbacks::status.eq(CallbackStatus::Queued))
                 .select(hermod_callbacks::command_id);
             let ids: Vec<i64> = hermod_commands::table
                 .filter(hermod_commands::lifespan_at.le(now))
-                .filter(hermod_commands::state.ne(CommandState::InProgress.as_str()))
+                .filter(hermod_commands::state.ne(CommandState::InProgress))
                 .filter(hermod_commands::id.ne_all(pending))
                 .select(hermod_commands::id)
                 .load(c)?;
@@ -1018,7 +1147,8 @@ impl Store {
         if let Some(pk) = user_pk {
             q = q.filter(device_profiles::user_pk.eq(pk));
         }
-        let rows: Vec<(String, String, String, String, String, String, i64)> = q.load(&mut conn)?;
+        let rows: Vec<(String, String, String, String, String, ProfileStatus, i64)> =
+            q.load(&mut conn)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let keys = device_keys::table
@@ -1038,7 +1168,7 @@ impl Store {
                 domain: r.2,
                 name: r.3,
                 servername: r.4,
-                status: r.5,
+                status: r.5.as_str().to_owned(),
                 created_at: r.6,
                 keys,
             });
@@ -1049,7 +1179,7 @@ impl Store {
     pub fn revoke_hermod_profile(&self, profile_id: &str) -> Result<(), StoreError> {
         let n = self.write_tx(|c| {
             Ok(diesel::update(device_profiles::table.find(profile_id))
-                .set(device_profiles::status.eq("revoked"))
+                .set(device_profiles::status.eq(ProfileStatus::Revoked))
                 .execute(c)?)
         })?;
         if n == 0 {
@@ -1112,7 +1242,7 @@ impl Store {
                     None => {
                         diesel::update(hermod_callbacks::table.find(id))
                             .set((
-                                hermod_callbacks::status.eq(CallbackStatus::Failed.as_str()),
+                                hermod_callbacks::status.eq(CallbackStatus::Failed),
                                 hermod_callbacks::lease_until.eq(None::<i64>),
                                 hermod_callbacks::last_error
                                     .eq(Some("the client or its callback secret is gone")),
@@ -1129,7 +1259,7 @@ impl Store {
         self.write_tx(|c| {
             diesel::update(hermod_callbacks::table.find(id))
                 .set((
-                    hermod_callbacks::status.eq(CallbackStatus::Sent.as_str()),
+                    hermod_callbacks::status.eq(CallbackStatus::Sent),
                     hermod_callbacks::lease_until.eq(None::<i64>),
                     hermod_callbacks::sent_at.eq(Some(now)),
                     hermod_callbacks::last_error.eq(None::<String>),
@@ -1158,7 +1288,7 @@ impl Store {
         self.write_tx(|c| {
             diesel::update(hermod_callbacks::table.find(id))
                 .set((
-                    hermod_callbacks::status.eq(CallbackStatus::Failed.as_str()),
+                    hermod_callbacks::status.eq(CallbackStatus::Failed),
                     hermod_callbacks::lease_until.eq(None::<i64>),
                     hermod_callbacks::last_error.eq(Some(&error)),
                 ))
@@ -1172,7 +1302,7 @@ impl Store {
         let n = self.write_tx(|c| {
             Ok(diesel::update(hermod_callbacks::table.find(id))
                 .set((
-                    hermod_callbacks::status.eq(CallbackStatus::Queued.as_str()),
+                    hermod_callbacks::status.eq(CallbackStatus::Queued),
                     hermod_callbacks::lease_until.eq(None::<i64>),
                     hermod_callbacks::next_attempt_at.eq(now),
                 ))
@@ -1196,7 +1326,7 @@ impl Store {
             .limit(limit)
             .into_boxed();
         if let Some(s) = status {
-            q = q.filter(hermod_callbacks::status.eq(s.as_str()));
+            q = q.filter(hermod_callbacks::status.eq(s));
         }
         Ok(q.load(&mut conn)?)
     }

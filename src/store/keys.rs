@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 
 use super::schema::key_check;
-use super::{authenticators, devices, hermod, now, outbox, registrations};
+use super::{authenticators, devices, hermod, outbox, registrations};
 use super::{DbConnection, Store, StoreError};
 use crate::crypto::MasterKey;
 
@@ -61,6 +61,15 @@ pub enum KeyCheck {
     /// No check value yet. `sealed_data`: the database holds sealed values (one of each
     /// sealed column opened under the key).
     Unrecorded { sealed_data: bool },
+}
+
+/// The one row of `key_check`.
+#[derive(Insertable)]
+#[diesel(table_name = key_check)]
+struct KeyCheckRow<'a> {
+    id: i32,
+    sealed_check: &'a [u8],
+    created_at: i64,
 }
 
 #[derive(QueryableByName)]
@@ -213,11 +222,11 @@ impl Store {
                 .get_result(c)?;
             if exists == 0 {
                 diesel::insert_into(key_check::table)
-                    .values((
-                        key_check::id.eq(1),
-                        key_check::sealed_check.eq(&sealed),
-                        key_check::created_at.eq(now()),
-                    ))
+                    .values(KeyCheckRow {
+                        id: 1,
+                        sealed_check: &sealed,
+                        created_at: self.now(),
+                    })
                     .execute(c)?;
             }
             Ok(())
@@ -277,11 +286,11 @@ impl Store {
             }
             diesel::delete(key_check::table).execute(c)?;
             diesel::insert_into(key_check::table)
-                .values((
-                    key_check::id.eq(1),
-                    key_check::sealed_check.eq(new.seal(CHECK_CONTEXT, CHECK_PLAINTEXT)),
-                    key_check::created_at.eq(now()),
-                ))
+                .values(KeyCheckRow {
+                    id: 1,
+                    sealed_check: &new.seal(CHECK_CONTEXT, CHECK_PLAINTEXT),
+                    created_at: self.now(),
+                })
                 .execute(c)?;
             Ok(done)
         })

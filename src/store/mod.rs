@@ -5,6 +5,7 @@
 mod audit;
 mod authenticators;
 mod backup;
+mod clock;
 mod devices;
 mod dsapp_exchanges;
 mod health;
@@ -13,6 +14,9 @@ mod keys;
 mod outbox;
 mod registrations;
 pub mod schema;
+#[cfg(test)]
+mod schema_check;
+mod text_enum;
 mod users;
 
 use std::sync::{Arc, Mutex};
@@ -37,7 +41,10 @@ pub use authenticators::{
     DEFAULT_TYPE,
 };
 pub use authenticators::{Blocked, ReactivationRule, StandardRegistration};
-pub use devices::{Added, DeviceInstance, MdlLicense, NewInstance, PendingInstance};
+pub use clock::{system_clock, Clock};
+pub use devices::{
+    Added, DeviceInstance, InstanceStatus, MdlLicense, NewInstance, PendingInstance,
+};
 pub use dsapp_exchanges::ExchangeRecorded;
 pub use keys::{KeyCheck, RowKey, SealedColumn, SEALED_COLUMNS};
 // For the commands that queue mail inside their own transaction.
@@ -115,6 +122,19 @@ impl From<DieselError> for StoreError {
                 StoreError::Conflict(info.message().to_owned())
             }
             DieselError::NotFound => StoreError::NotFound("record".into()),
+            // A stored value its Rust type does not accept (a status no enum variant has):
+            // the message names the column.
+            DieselError::DeserializationError(e) => {
+                // A `Selectable` row wraps the value's error in one naming the field.
+                let mut message = e.to_string();
+                let mut source = e.source();
+                while let Some(inner) = source {
+                    message.push_str(": ");
+                    message.push_str(&inner.to_string());
+                    source = inner.source();
+                }
+                StoreError::Corrupt(message)
+            }
             other => StoreError::Query(other),
         }
     }
@@ -215,12 +235,14 @@ impl ManageConnection for Manager {
 
 type Conn = PooledConnection<Manager>;
 
-/// The store: a connection pool plus the master key that seals secrets at rest.
+/// The store: a connection pool plus the master key that seals secrets at rest, and the
+/// clock its own time stamps come from (the system's unless [`Store::with_clock`]).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<Manager>,
     key: Arc<MasterKey>,
     backend: Backend,
+    clock: Clock,
     /// SQLite allows one writer; write transactions of this process queue here instead of
     /// failing with SQLITE_BUSY on a lock upgrade. `None` on PostgreSQL.
     sqlite_writes: Option<Arc<Mutex<()>>>,
@@ -276,6 +298,7 @@ impl Store {
             pool,
             key: Arc::new(key),
             backend,
+            clock: system_clock(),
             sqlite_writes: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         };
         Ok(store)

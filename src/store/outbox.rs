@@ -8,6 +8,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::schema::outbox;
+use super::text_enum::{text_enum_sql, TextEnum};
 use super::{DbConnection, Store, StoreError};
 use crate::crypto::MasterKey;
 
@@ -30,7 +31,10 @@ impl std::fmt::Debug for OutgoingMail {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum MailStatus {
     /// Waiting to be sent (again, after a failed attempt).
@@ -47,6 +51,22 @@ impl MailStatus {
             Self::Sent => "sent",
             Self::Failed => "failed",
         }
+    }
+}
+
+impl TextEnum for MailStatus {
+    const COLUMN: &'static str = "outbox.status";
+    const VARIANTS: &'static [Self] = &[Self::Queued, Self::Sent, Self::Failed];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(MailStatus);
+
+/// [`OutboxEntry::status`] keeps the stored text.
+impl From<MailStatus> for String {
+    fn from(s: MailStatus) -> String {
+        s.as_str().to_owned()
     }
 }
 
@@ -80,6 +100,9 @@ pub struct OutboxEntry {
     pub command: String,
     pub recipient: String,
     pub subject: String,
+    /// A [`MailStatus`], as stored; read through the enum, so a value it does not know is an
+    /// error.
+    #[diesel(deserialize_as = MailStatus)]
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at: i64,
@@ -105,6 +128,20 @@ const MAX_ERROR_CHARS: usize = 500;
 
 fn short_error(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+/// A new row of `outbox`: queued, due at once.
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct OutboxInsert<'a> {
+    created_at: i64,
+    command: &'a str,
+    recipient: &'a str,
+    subject: &'a str,
+    sealed_body: &'a [u8],
+    status: MailStatus,
+    attempts: i32,
+    next_attempt_at: i64,
 }
 
 /// Queues `mail` on `c`. Meant to run inside the producer's own `write_tx` closure, so that
@@ -133,16 +170,16 @@ pub(crate) fn enqueue_mail(
         mail.body.as_bytes(),
     );
     Ok(diesel::insert_into(outbox::table)
-        .values((
-            outbox::created_at.eq(now),
-            outbox::command.eq(&mail.command),
-            outbox::recipient.eq(&mail.recipient),
-            outbox::subject.eq(&mail.subject),
-            outbox::sealed_body.eq(sealed),
-            outbox::status.eq(MailStatus::Queued.as_str()),
-            outbox::attempts.eq(0),
-            outbox::next_attempt_at.eq(now),
-        ))
+        .values(OutboxInsert {
+            created_at: now,
+            command: &mail.command,
+            recipient: &mail.recipient,
+            subject: &mail.subject,
+            sealed_body: &sealed,
+            status: MailStatus::Queued,
+            attempts: 0,
+            next_attempt_at: now,
+        })
         .returning(outbox::id)
         .get_result(c)?)
 }
@@ -151,7 +188,7 @@ pub(crate) fn enqueue_mail(
 macro_rules! due_rows {
     ($now:expr) => {
         outbox::table
-            .filter(outbox::status.eq(MailStatus::Queued.as_str()))
+            .filter(outbox::status.eq(MailStatus::Queued))
             .filter(outbox::next_attempt_at.le($now))
             .filter(
                 outbox::lease_until
@@ -238,7 +275,7 @@ impl Store {
                         tracing::error!(mail_id = id, "an outbox body does not open; marked failed");
                         diesel::update(outbox::table.find(id))
                             .set((
-                                outbox::status.eq(MailStatus::Failed.as_str()),
+                                outbox::status.eq(MailStatus::Failed),
                                 outbox::lease_until.eq(None::<i64>),
                                 outbox::last_error.eq(Some(
                                     "the sealed body does not open (tampered row or another master key)",
@@ -256,7 +293,7 @@ impl Store {
         self.write_tx(|c| {
             diesel::update(outbox::table.find(id))
                 .set((
-                    outbox::status.eq(MailStatus::Sent.as_str()),
+                    outbox::status.eq(MailStatus::Sent),
                     outbox::sent_at.eq(Some(now)),
                     outbox::lease_until.eq(None::<i64>),
                     outbox::last_error.eq(None::<String>),
@@ -278,7 +315,7 @@ impl Store {
             diesel::update(
                 outbox::table
                     .find(id)
-                    .filter(outbox::status.eq(MailStatus::Queued.as_str())),
+                    .filter(outbox::status.eq(MailStatus::Queued)),
             )
             .set((
                 outbox::next_attempt_at.eq(next_attempt_at),
@@ -296,10 +333,10 @@ impl Store {
             diesel::update(
                 outbox::table
                     .find(id)
-                    .filter(outbox::status.eq(MailStatus::Queued.as_str())),
+                    .filter(outbox::status.eq(MailStatus::Queued)),
             )
             .set((
-                outbox::status.eq(MailStatus::Failed.as_str()),
+                outbox::status.eq(MailStatus::Failed),
                 outbox::lease_until.eq(None::<i64>),
                 outbox::last_error.eq(Some(short_error(error))),
             ))
@@ -315,7 +352,7 @@ impl Store {
             diesel::update(
                 outbox::table
                     .find(id)
-                    .filter(outbox::status.eq(MailStatus::Queued.as_str()))
+                    .filter(outbox::status.eq(MailStatus::Queued))
                     .filter(outbox::attempts.gt(0)),
             )
             .set((
@@ -340,7 +377,7 @@ impl Store {
             .select(OutboxEntry::as_select())
             .into_boxed();
         if let Some(s) = status {
-            q = q.filter(outbox::status.eq(s.as_str()));
+            q = q.filter(outbox::status.eq(s));
         }
         Ok(q.load(&mut conn)?)
     }
@@ -349,7 +386,7 @@ impl Store {
     pub fn count_queued_mail(&self) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
         Ok(outbox::table
-            .filter(outbox::status.eq(MailStatus::Queued.as_str()))
+            .filter(outbox::status.eq(MailStatus::Queued))
             .count()
             .get_result(&mut conn)?)
     }

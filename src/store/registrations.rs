@@ -3,10 +3,14 @@ use serde::Serialize;
 
 use super::authenticators::{install_key, prepare};
 use super::schema::registrations;
+use super::text_enum::{text_enum_sql, TextEnum};
 use super::{DbConnection, Store, StoreError};
 use crate::types::{RegistrationId, SerialNumber};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "kebab-case")]
 pub enum RegistrationKind {
     DsappSrp,
@@ -29,21 +33,27 @@ impl RegistrationKind {
             Self::Standard => "standard",
         }
     }
-    fn parse(raw: &str) -> Result<Self, StoreError> {
-        match raw {
-            "dsapp-srp" => Ok(Self::DsappSrp),
-            "dsapp-v1" => Ok(Self::DsappV1),
-            "dsapp-v2" => Ok(Self::DsappV2),
-            "mdl" => Ok(Self::Mdl),
-            "standard" => Ok(Self::Standard),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown registration kind {other:?}"
-            ))),
-        }
-    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+impl TextEnum for RegistrationKind {
+    const COLUMN: &'static str = "registrations.kind";
+    const VARIANTS: &'static [Self] = &[
+        Self::DsappSrp,
+        Self::DsappV1,
+        Self::DsappV2,
+        Self::Mdl,
+        Self::Standard,
+    ];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(RegistrationKind);
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum RegistrationStatus {
     /// Created by the register command, waiting for the client's first step.
@@ -65,18 +75,21 @@ impl RegistrationStatus {
             Self::Revoked => "revoked",
         }
     }
-    fn parse(raw: &str) -> Result<Self, StoreError> {
-        match raw {
-            "pending" => Ok(Self::Pending),
-            "delivered" => Ok(Self::Delivered),
-            "activated" => Ok(Self::Activated),
-            "revoked" => Ok(Self::Revoked),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown registration status {other:?}"
-            ))),
-        }
+}
+
+impl TextEnum for RegistrationStatus {
+    const COLUMN: &'static str = "registrations.status";
+    const VARIANTS: &'static [Self] = &[
+        Self::Pending,
+        Self::Delivered,
+        Self::Activated,
+        Self::Revoked,
+    ];
+    fn text(self) -> &'static str {
+        self.as_str()
     }
 }
+text_enum_sql!(RegistrationStatus);
 
 /// A registration as stored: the SRP salt and the sealed verifier, never the activation
 /// password; the new key it prepared, sealed.
@@ -129,8 +142,8 @@ struct Row {
     registration_id: String,
     user_pk: i64,
     serial_no: String,
-    kind: String,
-    status: String,
+    kind: RegistrationKind,
+    status: RegistrationStatus,
     srp_salt: Vec<u8>,
     srp_verifier: Vec<u8>,
     sealed_ephemeral: Option<Vec<u8>>,
@@ -148,8 +161,8 @@ fn to_registration(r: Row) -> Result<Registration, StoreError> {
         registration_id: RegistrationId::parse(&r.registration_id).map_err(corrupt)?,
         user_pk: r.user_pk,
         serial_no: SerialNumber::parse(&r.serial_no).map_err(corrupt)?,
-        kind: RegistrationKind::parse(&r.kind)?,
-        status: RegistrationStatus::parse(&r.status)?,
+        kind: r.kind,
+        status: r.status,
         srp_salt: r.srp_salt,
         srp_verifier: r.srp_verifier,
         sealed_ephemeral: r.sealed_ephemeral,
@@ -174,6 +187,24 @@ pub(super) fn new_key_context(id: &str) -> String {
     format!("registration-key:{id}")
 }
 
+/// A new row of `registrations`.
+#[derive(Insertable)]
+#[diesel(table_name = registrations, treat_none_as_default_value = false)]
+struct RegistrationInsert<'a> {
+    registration_id: &'a str,
+    user_pk: i64,
+    serial_no: &'a str,
+    kind: RegistrationKind,
+    status: RegistrationStatus,
+    srp_salt: &'a [u8],
+    srp_verifier: &'a [u8],
+    failures: i32,
+    created_at: i64,
+    expires_at: i64,
+    sealed_secret: Option<Vec<u8>>,
+    sealed_new_key: Option<Vec<u8>>,
+}
+
 /// Inserts a pending registration for `serial`, its secret and SRP verifier sealed, with a
 /// fresh key (sealed) that replaces the authenticator's when the registration's activation
 /// completes. Returns that key. Inside a transaction.
@@ -193,24 +224,23 @@ pub(super) fn insert_registration(
         store.key().seal(&verifier_context(id), &new.srp_verifier)
     };
     diesel::insert_into(registrations::table)
-        .values((
-            registrations::registration_id.eq(new.registration_id.as_str()),
-            registrations::user_pk.eq(user_pk),
-            registrations::serial_no.eq(serial),
-            registrations::kind.eq(new.kind.as_str()),
-            registrations::status.eq(RegistrationStatus::Pending.as_str()),
-            registrations::srp_salt.eq(&new.srp_salt),
-            registrations::srp_verifier.eq(&verifier),
-            registrations::failures.eq(0),
-            registrations::created_at.eq(t),
-            registrations::expires_at.eq(t + new.lifetime_secs),
-            registrations::sealed_secret.eq(new.secret.as_ref().map(|secret| {
-                store
-                    .key()
-                    .seal(&secret_context(new.registration_id.as_str()), secret)
-            })),
-            registrations::sealed_new_key.eq(Some(store.key().seal(&new_key_context(id), &key))),
-        ))
+        .values(RegistrationInsert {
+            registration_id: id,
+            user_pk,
+            serial_no: serial,
+            kind: new.kind,
+            status: RegistrationStatus::Pending,
+            srp_salt: &new.srp_salt,
+            srp_verifier: &verifier,
+            failures: 0,
+            created_at: t,
+            expires_at: t + new.lifetime_secs,
+            sealed_secret: new
+                .secret
+                .as_ref()
+                .map(|secret| store.key().seal(&secret_context(id), secret)),
+            sealed_new_key: Some(store.key().seal(&new_key_context(id), &key)),
+        })
         .execute(c)?;
     Ok(key)
 }
@@ -234,7 +264,7 @@ impl Store {
     ) -> Result<Begun, StoreError> {
         let t = new.created_at;
         self.write_tx(|c| {
-            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule)? {
+            let serial = match prepare(c, user_pk, new.serial_no.as_ref(), rule, self.now())? {
                 Ok((serial, _)) => serial,
                 Err(blocked) => return Ok(Begun::Blocked(blocked)),
             };
@@ -294,7 +324,7 @@ impl Store {
             Ok(diesel::update(
                 registrations::table
                     .find(id.as_str())
-                    .filter(registrations::status.eq(RegistrationStatus::Pending.as_str()))
+                    .filter(registrations::status.eq(RegistrationStatus::Pending))
                     .filter(registrations::expires_at.gt(now)),
             )
             .set((
@@ -361,10 +391,10 @@ impl Store {
             Ok(diesel::update(
                 registrations::table
                     .find(id.as_str())
-                    .filter(registrations::status.eq(RegistrationStatus::Pending.as_str())),
+                    .filter(registrations::status.eq(RegistrationStatus::Pending)),
             )
             .set((
-                registrations::status.eq(RegistrationStatus::Delivered.as_str()),
+                registrations::status.eq(RegistrationStatus::Delivered),
                 registrations::sealed_ephemeral.eq(Some(sealed)),
                 registrations::ephemeral_expires_at.eq(Some(expires_at)),
             ))
@@ -408,7 +438,7 @@ impl Store {
             if revoked {
                 diesel::update(registrations::table.find(id.as_str()))
                     .set((
-                        registrations::status.eq(RegistrationStatus::Revoked.as_str()),
+                        registrations::status.eq(RegistrationStatus::Revoked),
                         registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
                         registrations::ephemeral_expires_at.eq(None::<i64>),
                         registrations::sealed_new_key.eq(None::<Vec<u8>>),
@@ -426,10 +456,10 @@ impl Store {
             Ok(diesel::update(
                 registrations::table
                     .find(id.as_str())
-                    .filter(registrations::status.eq(RegistrationStatus::Pending.as_str())),
+                    .filter(registrations::status.eq(RegistrationStatus::Pending)),
             )
             .set((
-                registrations::status.eq(RegistrationStatus::Delivered.as_str()),
+                registrations::status.eq(RegistrationStatus::Delivered),
                 registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
                 registrations::ephemeral_expires_at.eq(None::<i64>),
             ))
@@ -457,9 +487,9 @@ impl Store {
             let n = diesel::update(
                 registrations::table
                     .find(id.as_str())
-                    .filter(registrations::status.eq(RegistrationStatus::Delivered.as_str())),
+                    .filter(registrations::status.eq(RegistrationStatus::Delivered)),
             )
-            .set(registrations::status.eq(RegistrationStatus::Activated.as_str()))
+            .set(registrations::status.eq(RegistrationStatus::Activated))
             .execute(c)?;
             if n != 1 {
                 return Ok(None);
@@ -474,8 +504,9 @@ impl Store {
             diesel::update(registrations::table.find(id.as_str()))
                 .set(registrations::sealed_new_key.eq(None::<Vec<u8>>))
                 .execute(c)?;
-            let status: String = a::table.find(serial.as_str()).select(a::status).first(c)?;
-            let was_active = status == super::AuthenticatorStatus::Active.as_str();
+            let status: super::AuthenticatorStatus =
+                a::table.find(serial.as_str()).select(a::status).first(c)?;
+            let was_active = status == super::AuthenticatorStatus::Active;
             install_key(c, self, serial, &key, was_active, step, at)?;
             if was_active {
                 if let Some(mail) = notice {
@@ -493,14 +524,14 @@ impl Store {
     pub fn revoke_registration(&self, id: &RegistrationId) -> Result<bool, StoreError> {
         use super::schema::device_instances as d;
         self.write_tx(|c| {
-            let n = diesel::update(registrations::table.find(id.as_str()).filter(
-                registrations::status.eq_any([
-                    RegistrationStatus::Pending.as_str(),
-                    RegistrationStatus::Delivered.as_str(),
-                ]),
-            ))
+            let n = diesel::update(
+                registrations::table.find(id.as_str()).filter(
+                    registrations::status
+                        .eq_any([RegistrationStatus::Pending, RegistrationStatus::Delivered]),
+                ),
+            )
             .set((
-                registrations::status.eq(RegistrationStatus::Revoked.as_str()),
+                registrations::status.eq(RegistrationStatus::Revoked),
                 registrations::sealed_ephemeral.eq(None::<Vec<u8>>),
                 registrations::ephemeral_expires_at.eq(None::<i64>),
                 registrations::sealed_new_key.eq(None::<Vec<u8>>),
@@ -511,9 +542,9 @@ impl Store {
                 diesel::update(
                     d::table
                         .filter(d::registration_id.eq(id.as_str()))
-                        .filter(d::status.eq(super::devices::INSTANCE_PENDING)),
+                        .filter(d::status.eq(super::devices::InstanceStatus::Pending)),
                 )
-                .set(d::status.eq(super::devices::INSTANCE_REVOKED))
+                .set(d::status.eq(super::devices::InstanceStatus::Revoked))
                 .execute(c)?;
             }
             Ok(n == 1)
@@ -531,8 +562,8 @@ impl Store {
         let mut conn = self.conn()?;
         let mut q = registrations::table
             .filter(registrations::user_pk.eq(user_pk))
-            .filter(registrations::kind.eq(RegistrationKind::Standard.as_str()))
-            .filter(registrations::status.eq(RegistrationStatus::Delivered.as_str()))
+            .filter(registrations::kind.eq(RegistrationKind::Standard))
+            .filter(registrations::status.eq(RegistrationStatus::Delivered))
             .filter(registrations::expires_at.gt(now))
             .select(Row::as_select())
             .order((
@@ -566,7 +597,7 @@ impl Store {
             // its sequence number back.
             let expired: Vec<String> = registrations::table
                 .filter(registrations::expires_at.le(at))
-                .filter(registrations::status.ne(RegistrationStatus::Activated.as_str()))
+                .filter(registrations::status.ne(RegistrationStatus::Activated))
                 .select(registrations::registration_id)
                 .load(c)?;
             if !expired.is_empty() {
@@ -574,20 +605,20 @@ impl Store {
                 diesel::delete(
                     d::table
                         .filter(d::registration_id.eq_any(&expired))
-                        .filter(d::status.eq(super::devices::INSTANCE_PENDING)),
+                        .filter(d::status.eq(super::devices::InstanceStatus::Pending)),
                 )
                 .execute(c)?;
             }
             let n = diesel::delete(
                 registrations::table
                     .filter(registrations::expires_at.le(at))
-                    .filter(registrations::status.ne(RegistrationStatus::Activated.as_str())),
+                    .filter(registrations::status.ne(RegistrationStatus::Activated)),
             )
             .execute(c)?;
             let spent = diesel::delete(
                 registrations::table
                     .filter(registrations::expires_at.le(at.saturating_sub(retention_secs)))
-                    .filter(registrations::status.eq(RegistrationStatus::Activated.as_str())),
+                    .filter(registrations::status.eq(RegistrationStatus::Activated)),
             )
             .execute(c)?;
             Ok(n + spent)
@@ -612,7 +643,7 @@ impl Store {
             ))
             .into_boxed();
         if let Some(s) = status {
-            q = q.filter(registrations::status.eq(s.as_str()));
+            q = q.filter(registrations::status.eq(s));
         }
         q.load::<(Row, String, String)>(&mut conn)?
             .into_iter()

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::users;
-use super::{now, Store, StoreError};
+use super::{Store, StoreError};
 use crate::types::{Domain, OrgUnit, UserId};
 
 /// A user account. The password hash stays inside the store's callers; it is never serialized.
@@ -95,23 +95,43 @@ pub struct NewUser {
     pub password_hash: Option<String>,
 }
 
+/// A new row of `users`: unlocked, no failures, created and updated at `created_at`.
+#[derive(Insertable)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
+struct UserInsert<'a> {
+    user_id: &'a str,
+    domain: &'a str,
+    organizational_unit: Option<&'a str>,
+    email: Option<&'a str>,
+    password_hash: Option<&'a str>,
+    locked: bool,
+    failure_count: i32,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl<'a> UserInsert<'a> {
+    fn new(new: &'a NewUser, at: i64) -> Self {
+        UserInsert {
+            user_id: new.user_id.as_str(),
+            domain: new.domain.as_str(),
+            organizational_unit: new.organizational_unit.as_ref().map(|o| o.as_str()),
+            email: new.email.as_deref(),
+            password_hash: new.password_hash.as_deref(),
+            locked: false,
+            failure_count: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 impl Store {
     pub fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
-        let t = now();
+        let t = self.now();
         self.write_tx(|c| {
             diesel::insert_into(users::table)
-                .values((
-                    users::user_id.eq(new.user_id.as_str()),
-                    users::domain.eq(new.domain.as_str()),
-                    users::organizational_unit
-                        .eq(new.organizational_unit.as_ref().map(|o| o.as_str())),
-                    users::email.eq(new.email.as_deref()),
-                    users::password_hash.eq(new.password_hash.as_deref()),
-                    users::locked.eq(false),
-                    users::failure_count.eq(0),
-                    users::created_at.eq(t),
-                    users::updated_at.eq(t),
-                ))
+                .values(UserInsert::new(new, t))
                 .execute(c)
                 .map_err(|e| match StoreError::from(e) {
                     StoreError::Conflict(_) => StoreError::Conflict(format!(
@@ -159,14 +179,17 @@ impl Store {
         q.load(&mut conn)?.into_iter().map(User::try_from).collect()
     }
 
+    /// Runs `f` on the user's row (`f` gets the connection, the user's key and the store's
+    /// time for `updated_at`); the user as it is afterwards.
     fn update_user<F>(&self, user_id: &UserId, domain: &Domain, f: F) -> Result<User, StoreError>
     where
-        F: FnOnce(&mut super::DbConnection, i64) -> QueryResult<usize>,
+        F: FnOnce(&mut super::DbConnection, i64, i64) -> QueryResult<usize>,
     {
         let user = self
             .find_user(user_id, domain)?
             .ok_or_else(|| StoreError::NotFound(format!("no user {user_id} in domain {domain}")))?;
-        self.write_tx(|c| Ok(f(c, user.pk)?))?;
+        let t = self.now();
+        self.write_tx(|c| Ok(f(c, user.pk, t)?))?;
         self.user_by_pk(user.pk)
     }
 
@@ -177,26 +200,26 @@ impl Store {
         domain: &Domain,
         password_hash: &str,
     ) -> Result<User, StoreError> {
-        self.update_user(user_id, domain, |conn, pk| {
+        self.update_user(user_id, domain, |conn, pk, t| {
             diesel::update(users::table.find(pk))
                 .set((
                     users::password_hash.eq(password_hash),
                     users::failure_count.eq(0),
-                    users::updated_at.eq(now()),
+                    users::updated_at.eq(t),
                 ))
                 .execute(conn)
         })
     }
 
     pub fn unlock_user(&self, user_id: &UserId, domain: &Domain) -> Result<User, StoreError> {
-        self.update_user(user_id, domain, |conn, pk| {
+        self.update_user(user_id, domain, |conn, pk, t| {
             diesel::update(users::table.find(pk))
                 .set((
                     users::locked.eq(false),
                     users::failure_count.eq(0),
                     users::locked_until.eq(None::<i64>),
                     users::lock_count.eq(0),
-                    users::updated_at.eq(now()),
+                    users::updated_at.eq(t),
                 ))
                 .execute(conn)
         })
@@ -209,9 +232,9 @@ impl Store {
         domain: &Domain,
         disabled: bool,
     ) -> Result<User, StoreError> {
-        self.update_user(user_id, domain, |conn, pk| {
+        self.update_user(user_id, domain, |conn, pk, t| {
             diesel::update(users::table.find(pk))
-                .set((users::disabled.eq(disabled), users::updated_at.eq(now())))
+                .set((users::disabled.eq(disabled), users::updated_at.eq(t)))
                 .execute(conn)
         })
     }
@@ -303,27 +326,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         // 9 columns a row: 500 rows stay below SQLite's 32766 bound parameters.
         const CHUNK: usize = 500;
-        let t = now();
+        let t = self.now();
         self.write_tx(|c| {
             let mut done = 0;
             for chunk in batch.chunks(CHUNK) {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|new| {
-                        (
-                            users::user_id.eq(new.user_id.as_str()),
-                            users::domain.eq(new.domain.as_str()),
-                            users::organizational_unit
-                                .eq(new.organizational_unit.as_ref().map(|o| o.as_str())),
-                            users::email.eq(new.email.as_deref()),
-                            users::password_hash.eq(new.password_hash.as_deref()),
-                            users::locked.eq(false),
-                            users::failure_count.eq(0),
-                            users::created_at.eq(t),
-                            users::updated_at.eq(t),
-                        )
-                    })
-                    .collect();
+                let rows: Vec<_> = chunk.iter().map(|new| UserInsert::new(new, t)).collect();
                 // Multi-row INSERTs are backend-specific in diesel: one arm per backend.
                 let written = match c {
                     #[cfg(feature = "sqlite")]
