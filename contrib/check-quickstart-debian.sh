@@ -8,8 +8,8 @@
 #
 # Needs root, debootstrap (apt-get install debootstrap), a Debian mirror and crates.io.
 # Too slow for CI: about 1 minute of debootstrap (cached in ROOT.base, so once), a minute of
-# apt-get, then `cargo install` from scratch (21 minutes with CARGO_BUILD_JOBS=1 on a
-# 2-core machine shared with other builds, 24 minutes in all; set JOBS=N for more). The log
+# apt-get, then `cargo install` from scratch (14 to 21 minutes with CARGO_BUILD_JOBS=1 on a
+# 2-core machine shared with other builds, 16 to 24 minutes in all; set JOBS=N for more). The log
 # is in ROOT.log.
 #
 # One step is substituted: rustup cannot download a toolchain where this was written, so the
