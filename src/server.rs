@@ -540,7 +540,10 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         if access.hidden {
             return HttpResponse::NotFound().finish();
         }
-        let loopback = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+        // Canonical: on a dual-stack listener (`[::]:8888`) an IPv4 peer is ::ffff:127.0.0.1.
+        let loopback = req
+            .peer_addr()
+            .is_some_and(|a| a.ip().to_canonical().is_loopback());
         if access.loopback_only && !loopback {
             return HttpResponse::Forbidden()
                 .content_type("text/plain")

@@ -1,9 +1,10 @@
 //! Operator experience (issue 15): readable times, audit of admin commands, audit filters and
 //! export, a closed pipe, configuration checks.
 
+use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
-use crate::common::{backends, cli, cli_result, TestDb, BIN, MASTER_KEY};
+use crate::common::{backends, cli, cli_result, TestDb, TestServer, BIN, MASTER_KEY};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -423,7 +424,7 @@ fn pskc_import_of_the_rfc_examples_and_an_encrypted_export_round_trip() {
 
 #[test]
 fn metrics_move_to_admin_listen_and_backup_copies_the_store() {
-    use crate::common::{seeded, Backend, TestServer};
+    use crate::common::{seeded, Backend};
     // Default: /metrics on the SOAP port, answered to loopback clients (the harness is one).
     let server = TestServer::start(seeded(Backend::Sqlite, 1));
     let (status, body) = server.get("metrics");
@@ -543,4 +544,144 @@ fn the_data_directory_holds_the_database_and_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no database"));
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Whether this machine lets a test put a server in a network namespace of its own (root,
+/// `unshare`, `ip`). Not where CI runs: there the tests below must run, never be skipped.
+fn network_namespaces() -> bool {
+    let ok = Command::new("unshare")
+        .args(["--net", "ip", "addr", "add", "192.0.2.1/32", "dev", "lo"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI must run this test: it needs root, unshare and ip (iproute2)"
+    );
+    if !ok {
+        eprintln!("skipped: no network namespace (needs root, unshare and ip)");
+    }
+    ok
+}
+
+/// `provd serve --listen LISTEN` in a network namespace of its own (`unshare --net`) whose
+/// loopback interface carries 192.0.2.1 (TEST-NET-1) besides 127.0.0.1 and ::1. A client in
+/// that namespace that connects to 192.0.2.1 connects from 192.0.2.1: a peer the server sees
+/// as not loopback, though no packet leaves the namespace. Returns the server and its port.
+fn serve_in_namespace(db: TestDb, listen: &str, env: &[(&str, &str)]) -> (TestServer, u16) {
+    let provd = crate::common::command(&db, &["serve", "--listen", listen]);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "--", "sh", "-c"])
+        .arg(r#"ip link set lo up && ip addr add 192.0.2.1/32 dev lo && exec "$0" "$@""#)
+        .arg(provd.get_program())
+        .args(provd.get_args());
+    if let Some(dir) = provd.get_current_dir() {
+        cmd.current_dir(dir);
+    }
+    for (name, value) in provd.get_envs() {
+        if let Some(value) = value {
+            cmd.env(name, value);
+        }
+    }
+    cmd.envs(env.iter().copied()).stderr(Stdio::inherit());
+    // `unshare` and `sh` exec: the child is provd itself, in the new namespace.
+    let server = TestServer::spawn(db, cmd, ureq::agent());
+    let port = server
+        .base
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {}", server.base));
+    (server, port)
+}
+
+/// `GET PATH` over a plain socket from inside `server`'s network namespace, to `to`:`port`.
+/// Asserts that the connection came from `to` (the address the server sees as its peer).
+fn get_in_namespace(server: &TestServer, to: IpAddr, port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let pid = server.pid();
+    let path = path.to_owned();
+    // A thread of its own: setns moves only the calling thread, which then ends.
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+        // SAFETY: a plain system call on an open descriptor; it changes only this thread.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let mut stream = std::net::TcpStream::connect((to, port)).unwrap();
+        let from = stream.local_addr().unwrap().ip();
+        assert_eq!(from, to, "the client's address, the server's peer");
+        write!(
+            stream,
+            "GET /{path} HTTP/1.1\r\nHost: provd\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        (status, body)
+    })
+    .join()
+    .unwrap()
+}
+
+/// The README: without `admin_listen`, `/metrics` on the SOAP port "answers only clients
+/// connecting from a loopback address (403 otherwise)"; with it, `/metrics` is gone from the
+/// SOAP port. Proven over real sockets from a peer that is not loopback (192.0.2.1 in a
+/// network namespace of the test's own) against the same server a loopback peer reads it from.
+#[test]
+fn metrics_on_the_soap_port_are_refused_to_peers_that_are_not_loopback() {
+    use crate::common::Backend;
+    if !network_namespaces() {
+        return;
+    }
+    let here: IpAddr = "127.0.0.1".parse().unwrap();
+    let away: IpAddr = "192.0.2.1".parse().unwrap();
+    let v6_here: IpAddr = "::1".parse().unwrap();
+
+    // IPv4 listener on every address: a loopback peer reads, another is refused.
+    let (server, port) = serve_in_namespace(TestDb::new(Backend::Sqlite), "0.0.0.0:0", &[]);
+    let (status, body) = get_in_namespace(&server, here, port, "metrics");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("provd_"), "{body}");
+    let (status, body) = get_in_namespace(&server, away, port, "metrics");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("admin_listen"), "{body}");
+    assert!(!body.contains("provd_"), "{body}");
+    // The same peer is served everything else: the refusal is the rule, not the network.
+    assert_eq!(get_in_namespace(&server, away, port, "health").0, 200);
+    drop(server);
+
+    // Dual-stack listener: IPv4 peers arrive as IPv4-mapped IPv6 addresses
+    // (::ffff:127.0.0.1), and the rule holds for them as for ::1.
+    let (server, port) = serve_in_namespace(TestDb::new(Backend::Sqlite), "[::]:0", &[]);
+    assert_eq!(get_in_namespace(&server, v6_here, port, "metrics").0, 200);
+    let (status, body) = get_in_namespace(&server, here, port, "metrics");
+    assert_eq!(
+        status, 200,
+        "a loopback peer through a dual-stack socket: {body}"
+    );
+    assert_eq!(get_in_namespace(&server, away, port, "metrics").0, 403);
+    drop(server);
+
+    // admin_listen: /metrics is gone from the SOAP port for every peer, and served there.
+    let (server, port) = serve_in_namespace(
+        TestDb::new(Backend::Sqlite),
+        "0.0.0.0:0",
+        &[("PROVD_ADMIN_LISTEN", "127.0.0.1:9100")],
+    );
+    assert_eq!(get_in_namespace(&server, away, port, "metrics").0, 404);
+    assert_eq!(get_in_namespace(&server, here, port, "metrics").0, 404);
+    let (status, body) = get_in_namespace(&server, here, 9100, "metrics");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("provd_"), "{body}");
 }
