@@ -67,17 +67,20 @@ impl Code {
     }
 }
 
-/// A refused answer: the code and a human detail (never key material or the JWS).
+/// A refused answer: the code, a human detail (never key material or the JWS) and, when one
+/// member of the payload is to blame, its path (section 3.5 `field`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub code: Code,
     pub detail: String,
+    pub field: Option<String>,
 }
 
 fn reject(code: Code, detail: impl Into<String>) -> Rejection {
     Rejection {
         code,
         detail: detail.into(),
+        field: None,
     }
 }
 
@@ -316,7 +319,12 @@ pub fn verify<L: Lookups>(
         ("boxurl", exp.boxurl),
     ] {
         if profile.get(field).and_then(Value::as_str) != Some(want) {
-            return Err(reject(Code::ProfileMismatch, format!("profile.{field}")).into());
+            let path = format!("profile.{field}");
+            return Err(Rejection {
+                field: Some(path.clone()),
+                ..reject(Code::ProfileMismatch, path)
+            }
+            .into());
         }
     }
     // Step 13.
