@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::csr::{Csr, CsrAlg};
 use super::jws::{parse_compact, strict_object, Alg, JwsError, Kty, PublicKey};
-use super::model::KeySpec;
+use super::model::{KeySpec, KeyType};
 
 /// Payloads above this size are refused.
 pub const MAX_PAYLOAD_BYTES: usize = 40 * 1024;
@@ -434,10 +434,15 @@ fn verify_key(
     // Step 18: the key, sizes before any signature (14.8).
     let key = PublicKey::from_jwk(&payload).map_err(|e| jws_rejection(e, &what))?;
     let bits = key.bits();
+    // The entry the key satisfies: of its type and size, and (when the request lists one
+    // size with several mechanisms) with the header's algorithm, else the first of them.
+    let sized = |p: &&KeyType| p.kty == key.kty() && p.bits == bits;
     let prior = spec
         .priors
         .iter()
-        .find(|p| p.kty == key.kty() && p.bits == bits)
+        .filter(sized)
+        .find(|p| p.alg == alg)
+        .or_else(|| spec.priors.iter().find(sized))
         .ok_or_else(|| {
             reject(
                 Code::KeySizeMismatch,
@@ -936,6 +941,32 @@ pub(crate) mod tests {
             device_jwk(&att, "RS256", "signer"),
         )];
         assert_eq!(code_of(check(&b)), Code::KeyReuse);
+    }
+
+    #[test]
+    fn a_key_may_satisfy_a_later_entry_of_its_size() {
+        let dev = dev_signer();
+        let mut s = spec();
+        s.keys[0].priors.push(model::KeyType {
+            kty: Kty::Rsa,
+            bits: 2048,
+            alg: Alg::PS256,
+        });
+        let mut b = Build::new();
+        b.pops = vec![pop(
+            &dev,
+            Alg::PS256,
+            serde_json::json!({"alg":"PS256","kid":"signer","nonce":"123456789"}),
+            device_jwk(&dev, "PS256", "signer"),
+        )];
+        let v = verify(&b.sign(), &expected(&s), &fake()).unwrap();
+        assert_eq!(v.keys[0].alg, Alg::PS256);
+        // A mechanism the request does not list for that size is still refused.
+        s.keys[0].priors.pop();
+        assert_eq!(
+            code_of(verify(&b.sign(), &expected(&s), &fake())),
+            Code::AlgMismatch
+        );
     }
 
     #[test]
