@@ -4,7 +4,8 @@
 //! `--mode complete`: complete provisionings per second: command, mailbox list and fetch,
 //! a verified answer (one EC P-256 key, attested with the given RSA key), and the callback
 //! delivered to the receiver this program runs on `--receiver` (the API client must call
-//! back `http://<receiver>/`). Bounded by `--count` and `--max-secs`.
+//! back `http://<receiver>/`). `--mode health`: `GET /health` (the baseline the benches
+//! compare a provisioning's server cost with). Bounded by `--count` and `--max-secs`.
 //!
 //! Run through benches/load/hermod.sh, which seeds the user, client and trust store.
 
@@ -103,6 +104,18 @@ fn main() -> anyhow::Result<()> {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     if i >= args.count || Instant::now() > deadline {
                         break;
+                    }
+                    if args.mode == "health" {
+                        let ok = agent
+                            .get(&format!("{}health", args.url))
+                            .call()
+                            .ok()
+                            .and_then(|r| r.into_string().ok())
+                            .is_some();
+                        if !ok {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                        }
+                        continue;
                     }
                     let r = agent
                         .post(&format!("{}hermod/rest/command/provision", args.url))

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load test for the Hermod REST front: provision commands/s, then complete provisionings/s
 # (command, mailbox fetch, verified answer, callback delivered), with the server's CPU time
-# per provisioning (from /proc, user+system).
+# per operation (from /proc/<pid>/stat, utime+stime, in seconds) and as a multiple of the
+# CPU time of one GET /health measured first in the same run (x_health). Where that CPU goes:
+# benches/hermod_profile.sh.
 #
 # Usage: benches/load/hermod.sh
 # Build first (release):
@@ -43,6 +45,7 @@ else
   export PROVD_DATABASE_URL="$TMP/provd.db"
 fi
 RECEIVER="127.0.0.1:$(( 20000 + $$ % 20000 ))"
+(cd "$TMP" && "$PROVD" init >/dev/null 2>&1)
 (cd "$TMP" && echo "Load.Pass1" | "$PROVD" user add --user john.doe@nexusgroup.com --password-stdin >/dev/null)
 XKEY="$(cd "$TMP" && "$PROVD" --json hermod client add --id load --callback-url "http://$RECEIVER/" \
         | sed -n 's/.*"x_api_key": *"\([^"]*\)".*/\1/p')"
@@ -50,14 +53,21 @@ XKEY="$(cd "$TMP" && "$PROVD" --json hermod client add --id load --callback-url 
 start_server PROVD_RATE_LIMIT_PER_MINUTE=0
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+sys_ticks() { awk '{ print $15 }' "/proc/$SERVER_PID/stat"; }
 HZ="$(getconf CLK_TCK)"
-for mode in provision complete; do
-  before="$(cpu_ticks)"
+# health first: the same-run baseline (GET /health, keep-alive) the other phases are divided
+# by. /proc counts in ticks of 1/HZ s, so the health phase runs 10 times COUNT requests.
+declare -A cpu_s
+for mode in health provision complete; do
+  n="$COUNT"; [[ "$mode" == health ]] && n=$(( COUNT * 10 ))
+  before="$(cpu_ticks)"; sys_before="$(sys_ticks)"
   out="$("$LOAD_BIN" --url "$URL" --api-key "$XKEY" --attestation-key "$REPO/fixtures/hermod/keys/attestation_rsa2048.pem" \
-          --mode "$mode" --threads "$THREADS" --count "$COUNT" --receiver "$RECEIVER")"
-  after="$(cpu_ticks)"
+          --mode "$mode" --threads "$THREADS" --count "$n" --receiver "$RECEIVER")"
+  after="$(cpu_ticks)"; sys_after="$(sys_ticks)"
+  sys_share="$(awk -v s=$(( sys_after - sys_before )) -v t=$(( after - before )) 'BEGIN { if (t > 0) printf "%.0f%%", 100 * s / t; else print "n/a" }')"
   done_n="$(sed -n 's/.*done=\([0-9]*\).*/\1/p' <<<"$out")"
-  cpu_ms="$(awk -v t=$(( after - before )) -v hz="$HZ" -v n="$done_n" 'BEGIN { if (n > 0) printf "%.2f", 1000 * t / hz / n; else print "n/a" }')"
-  echo "backend=$BACKEND $out server_cpu_ms_per_op=$cpu_ms"
+  cpu_s[$mode]="$(awk -v t=$(( after - before )) -v hz="$HZ" -v n="$done_n" 'BEGIN { if (n > 0) printf "%.6f", t / hz / n; else print "nan" }')"
+  ratio="$(awk -v a="${cpu_s[$mode]}" -v b="${cpu_s[health]}" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')"
+  echo "backend=$BACKEND $out server_cpu_s_per_op=${cpu_s[$mode]} server_cpu_ms_per_op=$(awk -v a="${cpu_s[$mode]}" 'BEGIN { printf "%.3f", 1000 * a }') x_health=$ratio system_share=$sys_share"
 done
 stop_server

@@ -90,7 +90,9 @@ impl ApiError {
     }
 
     pub fn rejected(r: &Rejection) -> Self {
-        Self::new(422, r.code.as_str(), r.detail.clone())
+        let mut e = Self::new(422, r.code.as_str(), r.detail.clone());
+        e.field = r.field.clone();
+        e
     }
 
     pub fn body(&self) -> ErrorBody {

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::csr::{Csr, CsrAlg};
 use super::jws::{parse_compact, strict_object, Alg, JwsError, Kty, PublicKey};
-use super::model::KeySpec;
+use super::model::{KeySpec, KeyType};
 
 /// Payloads above this size are refused.
 pub const MAX_PAYLOAD_BYTES: usize = 40 * 1024;
@@ -67,17 +67,20 @@ impl Code {
     }
 }
 
-/// A refused answer: the code and a human detail (never key material or the JWS).
+/// A refused answer: the code, a human detail (never key material or the JWS) and, when one
+/// member of the payload is to blame, its path (section 3.5 `field`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub code: Code,
     pub detail: String,
+    pub field: Option<String>,
 }
 
 fn reject(code: Code, detail: impl Into<String>) -> Rejection {
     Rejection {
         code,
         detail: detail.into(),
+        field: None,
     }
 }
 
@@ -316,7 +319,12 @@ pub fn verify<L: Lookups>(
         ("boxurl", exp.boxurl),
     ] {
         if profile.get(field).and_then(Value::as_str) != Some(want) {
-            return Err(reject(Code::ProfileMismatch, format!("profile.{field}")).into());
+            let path = format!("profile.{field}");
+            return Err(Rejection {
+                field: Some(path.clone()),
+                ..reject(Code::ProfileMismatch, path)
+            }
+            .into());
         }
     }
     // Step 13.
@@ -426,10 +434,15 @@ fn verify_key(
     // Step 18: the key, sizes before any signature (14.8).
     let key = PublicKey::from_jwk(&payload).map_err(|e| jws_rejection(e, &what))?;
     let bits = key.bits();
+    // The entry the key satisfies: of its type and size, and (when the request lists one
+    // size with several mechanisms) with the header's algorithm, else the first of them.
+    let sized = |p: &&KeyType| p.kty == key.kty() && p.bits == bits;
     let prior = spec
         .priors
         .iter()
-        .find(|p| p.kty == key.kty() && p.bits == bits)
+        .filter(sized)
+        .find(|p| p.alg == alg)
+        .or_else(|| spec.priors.iter().find(sized))
         .ok_or_else(|| {
             reject(
                 Code::KeySizeMismatch,
@@ -928,6 +941,32 @@ pub(crate) mod tests {
             device_jwk(&att, "RS256", "signer"),
         )];
         assert_eq!(code_of(check(&b)), Code::KeyReuse);
+    }
+
+    #[test]
+    fn a_key_may_satisfy_a_later_entry_of_its_size() {
+        let dev = dev_signer();
+        let mut s = spec();
+        s.keys[0].priors.push(model::KeyType {
+            kty: Kty::Rsa,
+            bits: 2048,
+            alg: Alg::PS256,
+        });
+        let mut b = Build::new();
+        b.pops = vec![pop(
+            &dev,
+            Alg::PS256,
+            serde_json::json!({"alg":"PS256","kid":"signer","nonce":"123456789"}),
+            device_jwk(&dev, "PS256", "signer"),
+        )];
+        let v = verify(&b.sign(), &expected(&s), &fake()).unwrap();
+        assert_eq!(v.keys[0].alg, Alg::PS256);
+        // A mechanism the request does not list for that size is still refused.
+        s.keys[0].priors.pop();
+        assert_eq!(
+            code_of(verify(&b.sign(), &expected(&s), &fake())),
+            Code::AlgMismatch
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use crate::common;
 
+mod rules;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
