@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode as HttpStatus;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
@@ -115,15 +115,12 @@ fn clock() -> crate::lifecycle::Clock {
 
 fn xml(status: HttpStatus, body: String) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header(ContentType(mime_text_xml()))
+        .insert_header((CONTENT_TYPE, TEXT_XML))
         .body(body)
 }
 
-fn mime_text_xml() -> actix_web::mime::Mime {
-    "text/xml; charset=utf-8"
-        .parse()
-        .expect("a valid mime type")
-}
+/// SOAP 1.1's content type, as every response carries it.
+const TEXT_XML: HeaderValue = HeaderValue::from_static("text/xml; charset=utf-8");
 
 fn fault(client: bool, message: &str) -> HttpResponse {
     xml(
@@ -259,7 +256,7 @@ fn rate_limited(state: &AppState, client: Option<std::net::IpAddr>) -> bool {
 /// says nothing about the request itself.
 fn refusal(status: HttpStatus, retry_after_secs: u64, message: &str) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header(ContentType(mime_text_xml()))
+        .insert_header((CONTENT_TYPE, TEXT_XML))
         .insert_header((
             actix_web::http::header::RETRY_AFTER,
             retry_after_secs.to_string(),

@@ -8,38 +8,58 @@ use super::request::Operation;
 use super::xml::escape;
 use super::{BASIC_TYPES_NS, PROVISIONING_TYPES_NS, PROV_NS, SOAP_ENV_NS};
 
-fn envelope(body: &str) -> String {
-    format!(
-        concat!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>"#,
-            "\n",
-            r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="{soap}" "#,
-            r#"xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/" "#,
-            r#"xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" "#,
-            r#"xmlns:xsd="http://www.w3.org/2001/XMLSchema" "#,
-            r#"xmlns:BASIC-TYPES="{basic}" xmlns:PROVISIONING-TYPES="{ptypes}" "#,
-            r#"xmlns:PROV-TYPES="{prov}">"#,
-            "<SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
-        ),
-        soap = SOAP_ENV_NS,
-        basic = BASIC_TYPES_NS,
-        ptypes = PROVISIONING_TYPES_NS,
-        prov = PROV_NS,
-        body = body
-    )
+/// Everything before a response's body element: the XML declaration, `Envelope` with every
+/// namespace OneSpan's responses declare, and `Body`. Built once.
+fn envelope_head() -> &'static str {
+    static HEAD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HEAD.get_or_init(|| {
+        format!(
+            concat!(
+                r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+                "\n",
+                r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="{soap}" "#,
+                r#"xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/" "#,
+                r#"xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" "#,
+                r#"xmlns:xsd="http://www.w3.org/2001/XMLSchema" "#,
+                r#"xmlns:BASIC-TYPES="{basic}" xmlns:PROVISIONING-TYPES="{ptypes}" "#,
+                r#"xmlns:PROV-TYPES="{prov}">"#,
+                "<SOAP-ENV:Body>"
+            ),
+            soap = SOAP_ENV_NS,
+            basic = BASIC_TYPES_NS,
+            ptypes = PROVISIONING_TYPES_NS,
+            prov = PROV_NS,
+        )
+    })
+}
+
+const ENVELOPE_TAIL: &str = "</SOAP-ENV:Body></SOAP-ENV:Envelope>\n";
+
+/// A response buffer that already holds the envelope's head: the body is written straight
+/// after it, and [`ENVELOPE_TAIL`] closes it, with no copy of the body.
+fn response_buffer(body_hint: usize) -> String {
+    let head = envelope_head();
+    let mut out = String::with_capacity(head.len() + body_hint + 512);
+    out.push_str(head);
+    out
+}
+
+/// Appends a number's decimal digits.
+fn push_int(out: &mut String, n: impl std::fmt::Display) {
+    let _ = write!(out, "{n}");
 }
 
 fn result_codes(out: &mut String, status: StatusCode) {
     let ret = status.return_code();
-    let _ = write!(
-        out,
-        "<resultCodes><returnCodeEnum>{}</returnCodeEnum><statusCodeEnum>{}</statusCodeEnum>\
-         <returnCode>{}</returnCode><statusCode>{}</statusCode></resultCodes>",
-        ret.name(),
-        status.name(),
-        ret.code(),
-        status.code()
-    );
+    out.push_str("<resultCodes><returnCodeEnum>");
+    out.push_str(ret.name());
+    out.push_str("</returnCodeEnum><statusCodeEnum>");
+    out.push_str(status.name());
+    out.push_str("</statusCodeEnum><returnCode>");
+    push_int(out, ret.code());
+    out.push_str("</returnCode><statusCode>");
+    push_int(out, status.code());
+    out.push_str("</statusCode></resultCodes>");
 }
 
 /// An empty `errorStack`, typed as OneSpan's listings write it (clients that turn an
@@ -55,13 +75,13 @@ fn error_stack(out: &mut String, failure: Option<&Failure>) {
     match failure {
         None => out.push_str(EMPTY_ERROR_STACK),
         Some(f) => {
-            let _ = write!(
-                out,
-                "<errorStack><errors><errorCode>{}</errorCode><errorDesc>{}: {}</errorDesc></errors></errorStack>",
-                f.status.code(),
-                f.status.name(),
-                escape(&f.description)
-            );
+            out.push_str("<errorStack><errors><errorCode>");
+            push_int(out, f.status.code());
+            out.push_str("</errorCode><errorDesc>");
+            out.push_str(f.status.name());
+            out.push_str(": ");
+            out.push_str(&escape(&f.description));
+            out.push_str("</errorDesc></errors></errorStack>");
         }
     }
 }
@@ -71,7 +91,8 @@ pub type ResultAttributes = Vec<(AttributeId, Value)>;
 
 /// `provisioningExecuteResponse`.
 pub fn execute(result: Result<&ResultAttributes, &Failure>) -> String {
-    let mut out = String::from("<PROV-TYPES:provisioningExecuteResponse><results>");
+    let mut out = response_buffer(attrs_hint(&result));
+    out.push_str("<PROV-TYPES:provisioningExecuteResponse><results>");
     match result {
         Ok(attrs) => {
             result_codes(&mut out, StatusCode::Success);
@@ -80,26 +101,30 @@ pub fn execute(result: Result<&ResultAttributes, &Failure>) -> String {
             } else {
                 out.push_str("<resultAttribute>");
                 for (id, value) in attrs {
-                    let lexical = value.lexical();
-                    let options = if id.is_masked_output() { MASKED } else { "" };
-                    if lexical.is_empty() {
-                        let _ = write!(
-                            out,
-                            r#"<attributes>{}<value xsi:type="{}"/><attributeID>{}</attributeID></attributes>"#,
-                            options,
-                            value.xsd_type().name(),
-                            id.name()
-                        );
-                    } else {
-                        let _ = write!(
-                            out,
-                            r#"<attributes>{}<value xsi:type="{}">{}</value><attributeID>{}</attributeID></attributes>"#,
-                            options,
-                            value.xsd_type().name(),
-                            escape(&lexical),
-                            id.name()
-                        );
+                    out.push_str("<attributes>");
+                    if id.is_masked_output() {
+                        out.push_str(MASKED);
                     }
+                    out.push_str(r#"<value xsi:type=""#);
+                    out.push_str(value.xsd_type().name());
+                    let start = out.len() + 2;
+                    out.push_str(r#"">"#);
+                    match value {
+                        Value::Str(s) => out.push_str(&escape(s)),
+                        Value::UnsignedInt(n) => push_int(&mut out, n),
+                        Value::Int(n) => push_int(&mut out, n),
+                        Value::Boolean(b) => push_int(&mut out, b),
+                    }
+                    if out.len() == start {
+                        // An empty value is written as an empty element.
+                        out.truncate(start - 2);
+                        out.push_str(r#""/>"#);
+                    } else {
+                        out.push_str("</value>");
+                    }
+                    out.push_str("<attributeID>");
+                    out.push_str(id.name());
+                    out.push_str("</attributeID></attributes>");
                 }
                 out.push_str("</resultAttribute>");
             }
@@ -112,18 +137,32 @@ pub fn execute(result: Result<&ResultAttributes, &Failure>) -> String {
         }
     }
     out.push_str("</results></PROV-TYPES:provisioningExecuteResponse>");
-    envelope(&out)
+    out.push_str(ENVELOPE_TAIL);
+    out
+}
+
+/// About how long a result's attributes are written.
+fn attrs_hint(result: &Result<&ResultAttributes, &Failure>) -> usize {
+    match result {
+        Ok(attrs) => 640 + attrs.len() * 160,
+        Err(f) => 640 + f.description.len(),
+    }
 }
 
 /// The response of a distinct command: `status`, then `result` on success.
 pub fn distinct(op: Operation, result: Result<&str, &Failure>) -> String {
     let name = op.element();
-    let mut out = format!("<PROV-TYPES:{name}Response><status>");
+    let mut out = response_buffer(640 + result.map_or(0, str::len));
+    out.push_str("<PROV-TYPES:");
+    out.push_str(name);
+    out.push_str("Response><status>");
     match result {
         Ok(inner) => {
             result_codes(&mut out, StatusCode::Success);
             error_stack(&mut out, None);
-            let _ = write!(out, "</status><result>{inner}</result>");
+            out.push_str("</status><result>");
+            out.push_str(inner);
+            out.push_str("</result>");
         }
         Err(f) => {
             result_codes(&mut out, f.status);
@@ -131,8 +170,11 @@ pub fn distinct(op: Operation, result: Result<&str, &Failure>) -> String {
             out.push_str("</status>");
         }
     }
-    let _ = write!(out, "</PROV-TYPES:{name}Response>");
-    envelope(&out)
+    out.push_str("</PROV-TYPES:");
+    out.push_str(name);
+    out.push_str("Response>");
+    out.push_str(ENVELOPE_TAIL);
+    out
 }
 
 /// What a command's reply writes: the result attributes of `provisioningExecute`, in order,
