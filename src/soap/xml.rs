@@ -80,10 +80,12 @@ impl Element {
 #[derive(Default)]
 struct Scope {
     /// Prefix (`""` for the default namespace) to the URIs bound to it, innermost last.
-    bindings: HashMap<String, Vec<Rc<str>>>,
+    /// Hashed with foldhash: the keys are the sender's, but at most `max_namespaces_in_scope`
+    /// of them exist at once, so no collision flood can grow past that.
+    bindings: HashMap<Rc<str>, Vec<Rc<str>>, foldhash::fast::RandomState>,
     /// The prefixes declared by the open elements, in order; `pushed` holds how many each
     /// element declared.
-    declared: Vec<String>,
+    declared: Vec<Rc<str>>,
     pushed: Vec<usize>,
 }
 
@@ -99,18 +101,20 @@ impl Scope {
             .cloned()
     }
 
-    fn declare(&mut self, prefix: String, uri: String, limits: &Limits) -> Result<(), WireError> {
+    fn declare(&mut self, prefix: &str, uri: &str, limits: &Limits) -> Result<(), WireError> {
         if self.declared.len() >= limits.max_namespaces_in_scope {
             return Err(WireError::Malformed(format!(
                 "more than {} namespace declarations in scope (limit max_namespaces_in_scope)",
                 limits.max_namespaces_in_scope
             )));
         }
-        self.bindings
-            .entry(prefix.clone())
-            .or_default()
-            .push(Rc::from(uri));
-        self.declared.push(prefix);
+        let uri = Rc::from(uri);
+        let key = match self.bindings.get_key_value(prefix) {
+            Some((key, _)) => key.clone(),
+            None => Rc::from(prefix),
+        };
+        self.bindings.entry(key.clone()).or_default().push(uri);
+        self.declared.push(key);
         Ok(())
     }
 
@@ -155,7 +159,7 @@ fn utf8(bytes: &[u8]) -> Result<&str, WireError> {
 }
 
 fn open(e: &BytesStart<'_>, scope: &mut Scope, limits: &Limits) -> Result<Element, WireError> {
-    let mut raw_attrs = Vec::new();
+    let mut raw_attrs: Vec<(&str, String)> = Vec::new();
     let mut pushed = 0;
     // This element's count of declarations, for `Scope::close`, kept up to date as they come.
     scope.pushed.push(0);
@@ -167,15 +171,14 @@ fn open(e: &BytesStart<'_>, scope: &mut Scope, limits: &Limits) -> Result<Elemen
             )));
         }
         let attr = attr.map_err(|err| WireError::Malformed(err.to_string()))?;
-        let key = utf8(attr.key.as_ref())?.to_owned();
+        let key = utf8(attr.key.into_inner())?;
         let value = attr
             .unescape_value()
-            .map_err(|err| WireError::Malformed(err.to_string()))?
-            .into_owned();
+            .map_err(|err| WireError::Malformed(err.to_string()))?;
         let prefix = if key == "xmlns" {
-            Some(String::new())
+            Some("")
         } else {
-            key.strip_prefix("xmlns:").map(str::to_owned)
+            key.strip_prefix("xmlns:")
         };
         match prefix {
             Some(prefix) => {
@@ -186,20 +189,20 @@ fn open(e: &BytesStart<'_>, scope: &mut Scope, limits: &Limits) -> Result<Elemen
                         limits.max_namespace_declarations_per_element
                     )));
                 }
-                scope.declare(prefix, value, limits)?;
+                scope.declare(prefix, &value, limits)?;
                 pushed += 1;
                 if let Some(last) = scope.pushed.last_mut() {
                     *last = pushed;
                 }
             }
-            None => raw_attrs.push((key, value)),
+            None => raw_attrs.push((key, value.into_owned())),
         }
     }
     let name = scope.resolve(utf8(e.name().as_ref())?, true)?;
     let mut attributes = Vec::with_capacity(raw_attrs.len());
     let mut xsi_type = None;
     for (key, value) in raw_attrs {
-        let qn = scope.resolve(&key, false)?;
+        let qn = scope.resolve(key, false)?;
         if qn.is(Some(XSI_NS), "type") {
             xsi_type = Some(scope.resolve(value.trim(), true)?);
         }
@@ -223,7 +226,6 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Element, WireError> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
-    let mut buf = Vec::new();
 
     let close = |stack: &mut Vec<Element>, scope: &mut Scope, root: &mut Option<Element>| {
         let done = stack.pop().expect("an open element");
@@ -235,7 +237,8 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Element, WireError> {
     };
 
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(|e| {
+        // Events borrow from the input: nothing is copied into a buffer first.
+        let event = reader.read_event().map_err(|e| {
             WireError::Malformed(format!("at byte {}: {e}", reader.error_position()))
         })?;
         match event {
@@ -293,7 +296,6 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Element, WireError> {
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
-        buf.clear();
     }
     if !stack.is_empty() {
         return Err(WireError::Malformed("unexpected end of document".into()));
