@@ -13,7 +13,6 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use rand::RngCore;
 use zeroize::Zeroizing;
 
 const AES128_CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes128-cbc";
@@ -272,8 +271,7 @@ fn cbc_decrypt(key: &[u8], data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 fn cbc_encrypt(key: &[u8], plain: &[u8]) -> Vec<u8> {
-    let mut iv = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut iv);
+    let iv: [u8; 16] = crate::crypto::random_array();
     let ct = cbc::Encryptor::<aes::Aes128>::new_from_slices(key, &iv)
         .expect("a 16-byte key and IV")
         .encrypt_padded_vec_mut::<Pkcs7>(plain);
@@ -437,8 +435,7 @@ fn escape(s: &str) -> String {
 /// key (section 6.1).
 pub fn write(keys: &[(String, Zeroizing<Vec<u8>>)], key: &[u8], key_name: &str) -> String {
     assert_eq!(key.len(), 16, "an AES-128 key");
-    let mut mac_key = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng.fill_bytes(mac_key.as_mut());
+    let mac_key = Zeroizing::new(crate::crypto::random_array::<32>());
     let mut x = String::new();
     x.push_str(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::Rng;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -267,10 +266,12 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
                     "prefix {prefix_str} has too few free serial numbers left; use another prefix"
                 );
             }
-            let mut rng = rand::rngs::OsRng;
             let mut batch = Vec::with_capacity(count as usize);
             while batch.len() < count as usize {
-                let serial = SerialNumber::from_prefix(&prefix, rng.gen_range(0..10_000_000));
+                let serial = SerialNumber::from_prefix(
+                    &prefix,
+                    crate::crypto::random_index(10_000_000) as u32,
+                );
                 if taken.insert(serial.as_str().to_owned()) {
                     batch.push(NewAuthenticator {
                         serial_no: serial,

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -60,8 +59,7 @@ use crate::store::hermod::token_context;
 
 /// A random UUIDv4 from the OS generator.
 pub fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
+    let mut b: [u8; 16] = crate::crypto::random_array();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
