@@ -108,27 +108,7 @@ pub fn with_times(v: &mut serde_json::Value) {
     }
 }
 
-/// Unix seconds as RFC 3339 UTC, e.g. `2026-11-25T10:52:55Z`.
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+pub use crate::types::rfc3339;
 
 /// Parses RFC 3339 (`2026-11-25T10:00:00Z`, an offset `+01:00`, or a date `2026-11-25`
 /// meaning midnight UTC) or plain Unix seconds into Unix seconds.
