@@ -13,7 +13,7 @@ use super::schema::{
     hermod_commands, users,
 };
 use super::text_enum::{text_enum_sql, TextEnum};
-use super::{DbConnection, Store, StoreError};
+use super::{touched, DbConnection, Store, StoreError};
 
 /// The states of a command (spec section 5).
 #[derive(
@@ -675,10 +675,7 @@ impl Store {
                 .set(hermod_clients::disabled.eq(disabled))
                 .execute(c)?)
         })?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("client {client_id}")));
-        }
-        Ok(())
+        touched(n, || format!("client {client_id}"))
     }
 
     pub fn set_hermod_client_key(
@@ -691,10 +688,7 @@ impl Store {
                 .set(hermod_clients::key_sha256.eq(key_sha256))
                 .execute(c)?)
         })?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("client {client_id}")));
-        }
-        Ok(())
+        touched(n, || format!("client {client_id}"))
     }
 
     pub fn set_hermod_callback_url(&self, client_id: &str, url: &str) -> Result<(), StoreError> {
@@ -703,10 +697,7 @@ impl Store {
                 .set(hermod_clients::callback_url.eq(url))
                 .execute(c)?)
         })?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("client {client_id}")));
-        }
-        Ok(())
+        touched(n, || format!("client {client_id}"))
     }
 
     // -- attestation trust store ----------------------------------------------------------
@@ -776,10 +767,7 @@ impl Store {
                     .execute(c)?,
             )
         })?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("attestation key {kid}")));
-        }
-        Ok(())
+        touched(n, || format!("attestation key {kid}"))
     }
 
     // -- commands -------------------------------------------------------------------------
@@ -1182,10 +1170,7 @@ impl Store {
                 .set(device_profiles::status.eq(ProfileStatus::Revoked))
                 .execute(c)?)
         })?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("profile {profile_id}")));
-        }
-        Ok(())
+        touched(n, || format!("profile {profile_id}"))
     }
 
     // -- callbacks ------------------------------------------------------------------------
@@ -1308,10 +1293,7 @@ impl Store {
                 ))
                 .execute(c)?)
         })?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("callback {id}")));
-        }
-        Ok(())
+        touched(n, || format!("callback {id}"))
     }
 
     pub fn list_callbacks(

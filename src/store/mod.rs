@@ -105,6 +105,14 @@ pub enum StoreError {
     Crypto(#[from] CryptoError),
 }
 
+/// `Ok` when an update or delete touched a row; otherwise `NotFound(what())`.
+pub(crate) fn touched(rows: usize, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(StoreError::NotFound(what()));
+    }
+    Ok(())
+}
+
 impl StoreError {
     /// What was not found, when that is the error.
     pub fn not_found(&self) -> Option<&str> {
