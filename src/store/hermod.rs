@@ -1183,7 +1183,7 @@ impl Store {
         lease_secs: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedCallback>, StoreError> {
-        let mut candidates: Vec<i64> = {
+        let candidates: Vec<i64> = {
             let mut conn = self.conn()?;
             due_callbacks!(now)
                 .order((hermod_callbacks::next_attempt_at, hermod_callbacks::id))
@@ -1191,22 +1191,18 @@ impl Store {
                 .select(hermod_callbacks::id)
                 .load(&mut conn)?
         };
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        candidates.sort_unstable();
-        self.write_tx(|c| {
-            let mut claimed = Vec::new();
-            for id in candidates {
+        self.claim_leased(
+            candidates,
+            |c, id| {
                 let taken = diesel::update(due_callbacks!(now).filter(hermod_callbacks::id.eq(id)))
                     .set((
                         hermod_callbacks::lease_until.eq(Some(now + lease_secs.max(1))),
                         hermod_callbacks::attempts.eq(hermod_callbacks::attempts + 1),
                     ))
                     .execute(c)?;
-                if taken != 1 {
-                    continue;
-                }
+                Ok(taken == 1)
+            },
+            |c, id| {
                 let entry: CallbackEntry = hermod_callbacks::table
                     .find(id)
                     .select(CallbackEntry::as_select())
@@ -1219,25 +1215,23 @@ impl Store {
                 let secret = sealed
                     .and_then(|s| self.key().open(&secret_context(&entry.client_id), &s).ok())
                     .and_then(|b| String::from_utf8(b.to_vec()).ok());
-                match secret {
-                    Some(s) => claimed.push(ClaimedCallback {
-                        entry,
-                        secret: Zeroizing::new(s),
-                    }),
-                    None => {
-                        diesel::update(hermod_callbacks::table.find(id))
-                            .set((
-                                hermod_callbacks::status.eq(CallbackStatus::Failed),
-                                hermod_callbacks::lease_until.eq(None::<i64>),
-                                hermod_callbacks::last_error
-                                    .eq(Some("the client or its callback secret is gone")),
-                            ))
-                            .execute(c)?;
-                    }
-                }
-            }
-            Ok(claimed)
-        })
+                let Some(secret) = secret else {
+                    diesel::update(hermod_callbacks::table.find(id))
+                        .set((
+                            hermod_callbacks::status.eq(CallbackStatus::Failed),
+                            hermod_callbacks::lease_until.eq(None::<i64>),
+                            hermod_callbacks::last_error
+                                .eq(Some("the client or its callback secret is gone")),
+                        ))
+                        .execute(c)?;
+                    return Ok(None);
+                };
+                Ok(Some(ClaimedCallback {
+                    entry,
+                    secret: Zeroizing::new(secret),
+                }))
+            },
+        )
     }
 
     pub fn mark_callback_sent(&self, id: i64, now: i64) -> Result<(), StoreError> {

@@ -215,8 +215,7 @@ impl Store {
         lease_secs: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedMail>, StoreError> {
-        // A read first: an idle outbox costs no write transaction.
-        let mut candidates: Vec<i64> = {
+        let candidates: Vec<i64> = {
             let mut conn = self.conn()?;
             due_rows!(now)
                 .order((outbox::next_attempt_at, outbox::id))
@@ -224,23 +223,18 @@ impl Store {
                 .select(outbox::id)
                 .load(&mut conn)?
         };
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Rows are locked in id order by every claimer, so that two claims never deadlock.
-        candidates.sort_unstable();
-        self.write_tx(|c| {
-            let mut claimed = Vec::new();
-            for id in candidates {
+        self.claim_leased(
+            candidates,
+            |c, id| {
                 let taken = diesel::update(due_rows!(now).filter(outbox::id.eq(id)))
                     .set((
                         outbox::lease_until.eq(Some(now + lease_secs.max(1))),
                         outbox::attempts.eq(outbox::attempts + 1),
                     ))
                     .execute(c)?;
-                if taken != 1 {
-                    continue;
-                }
+                Ok(taken == 1)
+            },
+            |c, id| {
                 let (command, recipient, subject, sealed, attempts): (
                     String,
                     String,
@@ -262,27 +256,51 @@ impl Store {
                     .open(&body_context(&recipient, &subject), &sealed)
                     .ok()
                     .and_then(|b| String::from_utf8(b.to_vec()).ok());
-                match opened {
-                    Some(body) => claimed.push(ClaimedMail {
-                        id,
-                        command,
-                        recipient,
-                        subject,
-                        body: Zeroizing::new(body),
-                        attempts,
-                    }),
-                    None => {
-                        tracing::error!(mail_id = id, "an outbox body does not open; marked failed");
-                        diesel::update(outbox::table.find(id))
-                            .set((
-                                outbox::status.eq(MailStatus::Failed),
-                                outbox::lease_until.eq(None::<i64>),
-                                outbox::last_error.eq(Some(
-                                    "the sealed body does not open (tampered row or another master key)",
-                                )),
-                            ))
-                            .execute(c)?;
-                    }
+                let Some(body) = opened else {
+                    tracing::error!(mail_id = id, "an outbox body does not open; marked failed");
+                    diesel::update(outbox::table.find(id))
+                        .set((
+                            outbox::status.eq(MailStatus::Failed),
+                            outbox::lease_until.eq(None::<i64>),
+                            outbox::last_error.eq(Some(
+                                "the sealed body does not open (tampered row or another master key)",
+                            )),
+                        ))
+                        .execute(c)?;
+                    return Ok(None);
+                };
+                Ok(Some(ClaimedMail {
+                    id,
+                    command,
+                    recipient,
+                    subject,
+                    body: Zeroizing::new(body),
+                    attempts,
+                }))
+            },
+        )
+    }
+
+    /// The claim step every outbox shares (mail here, Hermod's callbacks): the due ids
+    /// `candidates` (read without a transaction, so an idle outbox costs no write) are taken
+    /// in one transaction, in id order so that two claimers never deadlock. `take` is the
+    /// conditional update that leases one row (false: another sender took it first); `load`
+    /// reads the leased row and opens its secret (`None`: it was marked failed instead).
+    pub(super) fn claim_leased<T>(
+        &self,
+        mut candidates: Vec<i64>,
+        mut take: impl FnMut(&mut DbConnection, i64) -> Result<bool, StoreError>,
+        mut load: impl FnMut(&mut DbConnection, i64) -> Result<Option<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        candidates.sort_unstable();
+        self.write_tx(|c| {
+            let mut claimed = Vec::new();
+            for id in candidates {
+                if take(c, id)? {
+                    claimed.extend(load(c, id)?);
                 }
             }
             Ok(claimed)
