@@ -132,6 +132,17 @@ struct Front {
 
 /// A database with the user, a client calling back `receiver`, and the vectors' trust store.
 fn prepare(backend: Backend, receiver: &Receiver) -> (TestDb, String, String) {
+    let (db, api_key, secret) = user_and_client(backend, receiver);
+    cli(
+        &db,
+        &["hermod", "attestation", "load", &fix("trust_store.json")],
+        None,
+    );
+    (db, api_key, secret)
+}
+
+/// A database with the user and a client calling back `receiver`; no trust store yet.
+fn user_and_client(backend: Backend, receiver: &Receiver) -> (TestDb, String, String) {
     let db = TestDb::new(backend);
     cli(
         &db,
@@ -155,11 +166,6 @@ fn prepare(backend: Backend, receiver: &Receiver) -> (TestDb, String, String) {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["api_key"].as_str().unwrap().len(), 64);
     assert_eq!(v["callback_secret"].as_str().unwrap().len(), 64);
-    cli(
-        &db,
-        &["hermod", "attestation", "load", &fix("trust_store.json")],
-        None,
-    );
     (
         db,
         v["x_api_key"].as_str().unwrap().to_owned(),
@@ -997,28 +1003,7 @@ fn the_cli_client_with_a_csr_and_a_trust_store_from_the_configuration() {
     for backend in backends() {
         // No `attestation load`: the trust store comes from hermod.trust_store at start.
         let receiver = Receiver::start(vec![]);
-        let db = TestDb::new(backend);
-        cli(
-            &db,
-            &["user", "add", "--user", USER, "--password-stdin"],
-            Some("1.Password\n"),
-        );
-        let out = cli(
-            &db,
-            &[
-                "--json",
-                "hermod",
-                "client",
-                "add",
-                "--id",
-                "app1",
-                "--callback-url",
-                &receiver.url,
-            ],
-            None,
-        );
-        let v: Value = serde_json::from_str(&out).unwrap();
-        let api_key = v["x_api_key"].as_str().unwrap().to_owned();
+        let (db, api_key, _) = user_and_client(backend, &receiver);
         let trust = fix("trust_store.json");
         let server = TestServer::start_with(
             db,
