@@ -2,9 +2,18 @@
 //! the group so that the same code reproduces both our SHA-256 / 2048-bit vector and RFC 5054
 //! Appendix B (SHA-1, 1024-bit). Modular exponentiation is constant time (crypto-bigint,
 //! Montgomery form); secrets are zeroized when dropped.
+//!
+//! Powers of the generator (g^a, g^b, g^x: one of the three exponentiations in each SRP
+//! exchange, and the verifier) use a fixed-base table built once per group: with
+//! g^(d * 16^k) precomputed for every 4-bit digit d and position k, g^e is 64 Montgomery
+//! multiplications instead of 256 squarings and 64 multiplications. Every table entry of a
+//! row is read for every digit (a constant-time select), so neither the time nor the memory
+//! access pattern depends on the exponent.
+
+use std::sync::Arc;
 
 use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
-use crypto_bigint::subtle::ConstantTimeEq;
+use crypto_bigint::subtle::{ConditionallySelectable, ConstantTimeEq};
 use crypto_bigint::{Encoding, NonZero, U2048};
 use sha2::Digest;
 use zeroize::Zeroizing;
@@ -16,6 +25,7 @@ pub struct Group {
     pub g: U2048,
     pub width: usize,
     params: DynResidueParams<{ U2048::LIMBS }>,
+    powers_of_g: Arc<FixedBase>,
 }
 
 /// Exponents are at most this many bits: the ephemerals a and b are 32 random bytes, and x
@@ -25,12 +35,67 @@ pub const EXPONENT_BITS: usize = 256;
 
 impl Group {
     fn new(n: U2048, width: usize) -> Self {
+        let g = U2048::from_u8(2);
+        let params = DynResidueParams::new(&n);
         Group {
             n,
-            g: U2048::from_u8(2),
+            g,
             width,
-            params: DynResidueParams::new(&n),
+            params,
+            powers_of_g: Arc::new(FixedBase::new(&g, params)),
         }
+    }
+}
+
+/// Bits of the exponent one table digit covers.
+const DIGIT_BITS: usize = 4;
+const DIGITS: usize = 1 << DIGIT_BITS;
+const POSITIONS: usize = EXPONENT_BITS / DIGIT_BITS;
+
+/// `row[k][d] = base^(d * 16^k)` in Montgomery form, for exponents of [`EXPONENT_BITS`] bits
+/// (64 rows of 16 entries: 256 KiB for a 2048-bit group, built with about 1,000
+/// multiplications).
+struct FixedBase {
+    params: DynResidueParams<{ U2048::LIMBS }>,
+    rows: Vec<[U2048; DIGITS]>,
+}
+
+impl FixedBase {
+    fn new(base: &U2048, params: DynResidueParams<{ U2048::LIMBS }>) -> Self {
+        let one = DynResidue::one(params);
+        let mut step = DynResidue::new(base, params);
+        let rows = (0..POSITIONS)
+            .map(|_| {
+                let mut row = [U2048::ZERO; DIGITS];
+                let mut power = one;
+                for entry in row.iter_mut() {
+                    *entry = *power.as_montgomery();
+                    power *= step;
+                }
+                // power = step^16: the next position's unit.
+                step = power;
+                row
+            })
+            .collect();
+        FixedBase { params, rows }
+    }
+
+    /// `base^e` for the low [`EXPONENT_BITS`] bits of `e` (the bound `pow_bounded_exp`
+    /// applies too), in constant time: one multiplication per digit, each by an entry
+    /// selected by reading the whole row.
+    fn pow(&self, e: &U2048) -> DynResidue<{ U2048::LIMBS }> {
+        let bytes = Zeroizing::new(e.to_le_bytes());
+        let mut acc = DynResidue::one(self.params);
+        for (k, row) in self.rows.iter().enumerate() {
+            let byte = bytes[k * DIGIT_BITS / 8];
+            let digit = (byte >> ((k * DIGIT_BITS) % 8)) & (DIGITS as u8 - 1);
+            let mut entry = Zeroizing::new(U2048::ZERO);
+            for (d, candidate) in row.iter().enumerate() {
+                entry.conditional_assign(candidate, (d as u8).ct_eq(&digit));
+            }
+            acc *= DynResidue::from_montgomery(*entry, self.params);
+        }
+        acc
     }
 }
 
@@ -111,7 +176,9 @@ impl Group {
         Ok(U2048::from_be_slice(&wide))
     }
 
-    /// `base^exp mod N` for an exponent of at most [`EXPONENT_BITS`] bits.
+    /// `base^exp mod N` for an exponent of at most [`EXPONENT_BITS`] bits: crypto-bigint's
+    /// own exponentiation, the oracle the fixed-base table is tested against.
+    #[cfg(test)]
     fn pow(&self, base: &U2048, exp: &U2048) -> U2048 {
         self.residue(base)
             .pow_bounded_exp(exp, EXPONENT_BITS)
@@ -171,22 +238,18 @@ impl<D: Digest> Srp<D> {
 
     /// `v = g^x mod N`.
     pub fn verifier(&self, x: &U2048) -> U2048 {
-        self.group.pow(&self.group.g, x)
+        self.group.powers_of_g.pow(x).retrieve()
     }
 
     /// `A = g^a mod N`.
     pub fn client_public(&self, a: &U2048) -> U2048 {
-        self.group.pow(&self.group.g, a)
+        self.group.powers_of_g.pow(a).retrieve()
     }
 
     /// `B = (k*v + g^b) mod N`.
     pub fn server_public(&self, v: &U2048, b: &U2048) -> U2048 {
         let kv = self.group.residue(&self.k()) * self.group.residue(v);
-        let gb = self
-            .group
-            .residue(&self.group.g)
-            .pow_bounded_exp(b, EXPONENT_BITS);
-        (kv + gb).retrieve()
+        (kv + self.group.powers_of_g.pow(b)).retrieve()
     }
 
     /// `u = H(PAD(A) | PAD(B))`, refusing zero.
@@ -231,10 +294,7 @@ impl<D: Digest> Srp<D> {
         u: &U2048,
     ) -> Result<Zeroizing<U2048>, SrpError> {
         self.check_public(b_pub)?;
-        let gx = self
-            .group
-            .residue(&self.group.g)
-            .pow_bounded_exp(x, EXPONENT_BITS);
+        let gx = self.group.powers_of_g.pow(x);
         let base = self.group.residue(b_pub) - self.group.residue(&self.k()) * gx;
         // a, u and x are at most 256 bits each, so a + u*x has at most 513 bits.
         let exp = Zeroizing::new(a.wrapping_add(&u.wrapping_mul(x)));
@@ -369,6 +429,42 @@ mod tests {
             hexu(g, &srp.client_premaster(&b_pub, &x, &a, &u).unwrap()),
             premaster
         );
+    }
+
+    /// The fixed-base table gives crypto-bigint's g^e for exponents that exercise every digit
+    /// value at every position, the edges (0, 1, 2^255, 2^256 - 1), and ignores bits above
+    /// the bound exactly as `pow_bounded_exp` does.
+    #[test]
+    fn fixed_base_table_matches_the_general_exponentiation() {
+        for group in [group_2048(), group_1024()] {
+            let g = group.g;
+            let check = |e: &U2048| {
+                assert_eq!(
+                    group.powers_of_g.pow(e).retrieve(),
+                    group.pow(&g, e),
+                    "g^{e}"
+                );
+            };
+            check(&U2048::ZERO);
+            check(&U2048::ONE);
+            check(&U2048::ONE.shl_vartime(255));
+            check(&U2048::MAX.shr_vartime(2048 - 256));
+            for d in 0..16u8 {
+                // every position holds digit d, then every position a different digit
+                check(&int(&[d * 0x11; 32]));
+                let mixed: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ d).collect();
+                check(&int(&mixed));
+            }
+            for _ in 0..8 {
+                check(&int(&crate::crypto::random_bytes(32)));
+            }
+            let above = int(&[0xA5; 40]);
+            assert_eq!(
+                group.powers_of_g.pow(&above).retrieve(),
+                group.pow(&g, &above),
+                "bits above the bound are ignored alike"
+            );
+        }
     }
 
     #[test]
