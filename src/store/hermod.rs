@@ -158,6 +158,93 @@ impl TextEnum for ProfileStatus {
 }
 text_enum_sql!(ProfileStatus);
 
+/// The type of a command (`hermod_commands.command_type`, the wire's `commandType`): the
+/// front issues provision commands only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum CommandType {
+    Prov,
+}
+
+impl CommandType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prov => "PROV",
+        }
+    }
+}
+
+impl TextEnum for CommandType {
+    const COLUMN: &'static str = "hermod_commands.command_type";
+    const VARIANTS: &'static [Self] = &[Self::Prov];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(CommandType);
+
+/// What a device key is for (a key generation request's `usage`; `device_keys.usage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum Usage {
+    Sig,
+    Auth,
+    Enc,
+}
+
+impl Usage {
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::from_text(s).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Usage::Sig => "SIG",
+            Usage::Auth => "AUTH",
+            Usage::Enc => "ENC",
+        }
+    }
+}
+
+impl TextEnum for Usage {
+    const COLUMN: &'static str = "device_keys.usage";
+    const VARIANTS: &'static [Self] = &[Self::Sig, Self::Auth, Self::Enc];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(Usage);
+
+/// The state a device key is generated in (a request's `keystate`; `device_keys.key_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum KeyState {
+    Active,
+    Inactive,
+}
+
+impl KeyState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::from_text(s).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "ACTIVE",
+            KeyState::Inactive => "INACTIVE",
+        }
+    }
+}
+
+impl TextEnum for KeyState {
+    const COLUMN: &'static str = "device_keys.key_state";
+    const VARIANTS: &'static [Self] = &[Self::Active, Self::Inactive];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(KeyState);
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("hermod: {what}"))
 }
@@ -285,7 +372,7 @@ pub struct HermodCommand {
     pub id: i64,
     pub client_id: String,
     pub external_id: Option<String>,
-    pub command_type: String,
+    pub command_type: CommandType,
     pub state: CommandState,
     pub nonce: String,
     pub user_pk: i64,
@@ -325,7 +412,7 @@ struct CommandRow {
     id: i64,
     client_id: String,
     external_id: Option<String>,
-    command_type: String,
+    command_type: CommandType,
     state: CommandState,
     nonce: String,
     user_pk: i64,
@@ -384,7 +471,7 @@ pub struct NewCommand<'a> {
     pub id: Option<i64>,
     pub client_id: &'a str,
     pub external_id: Option<&'a str>,
-    pub command_type: &'a str,
+    pub command_type: CommandType,
     pub nonce: &'a str,
     pub user_pk: i64,
     pub request_json: &'a str,
@@ -405,7 +492,7 @@ pub struct NewCommand<'a> {
 struct CommandInsert<'a> {
     client_id: &'a str,
     external_id: Option<&'a str>,
-    command_type: &'a str,
+    command_type: CommandType,
     state: CommandState,
     nonce: &'a str,
     user_pk: i64,
@@ -438,18 +525,34 @@ pub struct NewProfile {
     pub keys: Vec<NewDeviceKey>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = device_keys, treat_none_as_default_value = false)]
+/// A verified device key to store with its profile.
 pub struct NewDeviceKey {
     pub keyid: String,
-    pub usage: String,
+    pub usage: Usage,
     pub kty: String,
     pub alg: String,
     pub bits: i32,
     pub public_jwk: String,
     pub thumbprint: String,
-    pub key_state: String,
+    pub key_state: KeyState,
     pub certreq: Option<Vec<u8>>,
+}
+
+/// A new row of `device_keys`.
+#[derive(Insertable)]
+#[diesel(table_name = device_keys, treat_none_as_default_value = false)]
+struct DeviceKeyInsert<'a> {
+    profile_id: &'a str,
+    keyid: &'a str,
+    usage: Usage,
+    kty: &'a str,
+    alg: &'a str,
+    bits: i32,
+    public_jwk: &'a str,
+    thumbprint: &'a str,
+    key_state: KeyState,
+    certreq: Option<&'a [u8]>,
+    created_at: i64,
 }
 
 /// A new row of `device_profiles`.
@@ -1031,11 +1134,19 @@ impl Store {
                 .execute(c)?;
             for k in &profile.keys {
                 diesel::insert_into(device_keys::table)
-                    .values((
-                        device_keys::profile_id.eq(&profile.profile_id),
-                        k,
-                        device_keys::created_at.eq(now),
-                    ))
+                    .values(DeviceKeyInsert {
+                        profile_id: &profile.profile_id,
+                        keyid: &k.keyid,
+                        usage: k.usage,
+                        kty: &k.kty,
+                        alg: &k.alg,
+                        bits: k.bits,
+                        public_jwk: &k.public_jwk,
+                        thumbprint: &k.thumbprint,
+                        key_state: k.key_state,
+                        certreq: k.certreq.as_deref(),
+                        created_at: now,
+                    })
                     .execute(c)?;
             }
             enqueue_callback(c, command, callback, now)?;
@@ -1330,7 +1441,7 @@ mod tests {
             id: 1,
             client_id: "c".into(),
             external_id: None,
-            command_type: "PROV".into(),
+            command_type: CommandType::Prov,
             state: CommandState::InProgress,
             nonce: "n".into(),
             user_pk: 1,
