@@ -121,13 +121,6 @@ impl TextEnum for CallbackStatus {
 }
 text_enum_sql!(CallbackStatus);
 
-/// [`CallbackEntry::status`] keeps the stored text.
-impl From<CallbackStatus> for String {
-    fn from(s: CallbackStatus) -> String {
-        s.as_str().to_owned()
-    }
-}
-
 /// The status of a device profile (`device_profiles.status`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
@@ -590,7 +583,7 @@ pub struct ProfileListing {
     pub domain: String,
     pub name: String,
     pub servername: String,
-    pub status: String,
+    pub status: ProfileStatus,
     pub created_at: i64,
     pub keys: Vec<KeyListing>,
 }
@@ -616,10 +609,7 @@ pub struct CallbackEntry {
     pub url: String,
     #[serde(skip)]
     pub body: String,
-    /// A [`CallbackStatus`], as stored; read through the enum, so a value it does not know
-    /// is an error.
-    #[diesel(deserialize_as = CallbackStatus)]
-    pub status: String,
+    pub status: CallbackStatus,
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub lease_until: Option<i64>,
@@ -1267,7 +1257,7 @@ impl Store {
                 domain: r.2,
                 name: r.3,
                 servername: r.4,
-                status: r.5.as_str().to_owned(),
+                status: r.5,
                 created_at: r.6,
                 keys,
             });

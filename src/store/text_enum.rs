@@ -256,7 +256,10 @@ mod tests {
             s.get_authenticator(&serial).unwrap().status,
             AuthenticatorStatus::Available
         );
-        assert_eq!(s.list_outbox(None, 10).unwrap()[0].status, "queued");
+        assert_eq!(
+            s.list_outbox(None, 10).unwrap()[0].status,
+            MailStatus::Queued
+        );
         assert_eq!(
             s.list_authenticators(Some(AuthenticatorStatus::Available))
                 .unwrap()
