@@ -332,8 +332,7 @@ impl AttestationKey {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = attestation_keys, treat_none_as_default_value = false)]
+/// A trust-store entry to add (or to update, found by its thumbprint).
 pub struct NewAttestationKey<'a> {
     pub kid: &'a str,
     pub thumbprint: &'a str,
@@ -342,6 +341,20 @@ pub struct NewAttestationKey<'a> {
     pub jwk_kid: Option<&'a str>,
     pub not_before: Option<i64>,
     pub not_after: Option<i64>,
+}
+
+/// A new row of `attestation_keys`.
+#[derive(Insertable)]
+#[diesel(table_name = attestation_keys, treat_none_as_default_value = false)]
+struct AttestationKeyInsert<'a> {
+    kid: &'a str,
+    thumbprint: &'a str,
+    public_jwk: &'a str,
+    algs: &'a str,
+    jwk_kid: Option<&'a str>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+    created_at: i64,
 }
 
 /// What updating a trust-store entry rewrites (its thumbprint, key and creation time stay).
@@ -483,6 +496,9 @@ pub struct NewCommand<'a> {
 #[derive(Insertable)]
 #[diesel(table_name = hermod_commands, treat_none_as_default_value = false)]
 struct CommandInsert<'a> {
+    /// `None`: left to the database.
+    #[diesel(treat_none_as_default_value = true)]
+    id: Option<i64>,
     client_id: &'a str,
     external_id: Option<&'a str>,
     command_type: CommandType,
@@ -821,7 +837,16 @@ impl Store {
                 }
                 None => {
                     diesel::insert_into(attestation_keys::table)
-                        .values((new, attestation_keys::created_at.eq(now)))
+                        .values(AttestationKeyInsert {
+                            kid: new.kid,
+                            thumbprint: new.thumbprint,
+                            public_jwk: new.public_jwk,
+                            algs: new.algs,
+                            jwk_kid: new.jwk_kid,
+                            not_before: new.not_before,
+                            not_after: new.not_after,
+                            created_at: now,
+                        })
                         .execute(c)?;
                 }
             }
@@ -878,6 +903,7 @@ impl Store {
                 return Err(StoreError::Conflict("nonce".into()));
             }
             let values = CommandInsert {
+                id: new.id,
                 client_id: new.client_id,
                 external_id: new.external_id,
                 command_type: new.command_type,
@@ -896,20 +922,14 @@ impl Store {
                 timeout_at: new.timeout_at,
                 lifespan_at: new.lifespan_at,
             };
-            let id = match new.id {
-                Some(id) => diesel::insert_into(hermod_commands::table)
-                    .values((hermod_commands::id.eq(id), values))
-                    .returning(hermod_commands::id)
-                    .get_result(c),
-                None => diesel::insert_into(hermod_commands::table)
-                    .values(values)
-                    .returning(hermod_commands::id)
-                    .get_result(c),
-            };
-            id.map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(_) => StoreError::Conflict("nonce".into()),
-                other => other,
-            })
+            diesel::insert_into(hermod_commands::table)
+                .values(values)
+                .returning(hermod_commands::id)
+                .get_result(c)
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict("nonce".into()),
+                    other => other,
+                })
         })
     }
 
