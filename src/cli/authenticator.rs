@@ -376,7 +376,7 @@ pub fn run(cmd: AuthenticatorCommand, store: &Store, out: &Output) -> Result<()>
                                     |t| format!("{} ({})", d.device_type, t.name()),
                                 ),
                                 opt(&d.device_id),
-                                d.status.clone(),
+                                d.status.as_str().into(),
                                 super::output::opt_time(&d.activated_at),
                                 opt(&d.description),
                             ]

@@ -470,7 +470,7 @@ fn profile(c: ProfileCmd, store: &Store, config: &Config, out: &Output) -> Resul
                     p.profile_id.clone(),
                     p.user_id.clone(),
                     p.name.clone(),
-                    p.status.clone(),
+                    p.status.as_str().into(),
                     p.keys
                         .iter()
                         .map(|k| format!("{} {} {} {}", k.keyid, k.kty, k.bits, k.thumbprint))
@@ -508,7 +508,7 @@ fn callbacks(c: CallbacksCmd, store: &Store, out: &Output) -> Result<()> {
                         r.id.to_string(),
                         r.command_id.to_string(),
                         r.client_id.clone(),
-                        r.status.clone(),
+                        r.status.as_str().into(),
                         r.attempts.to_string(),
                         r.next_attempt_at.to_string(),
                         opt(&r.last_error),

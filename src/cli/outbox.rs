@@ -55,9 +55,9 @@ pub fn run(c: OutboxCommand, store: &Store, config: &Config, out: &Output) -> Re
                         r.command.clone(),
                         r.recipient.clone(),
                         r.subject.clone(),
-                        r.status.clone(),
+                        r.status.as_str().into(),
                         r.attempts.to_string(),
-                        if r.status == "queued" {
+                        if r.status == MailStatus::Queued {
                             super::output::rfc3339(r.next_attempt_at)
                         } else {
                             String::new()

@@ -7,59 +7,12 @@ use base64ct::Encoding;
 use super::error::ApiError;
 use super::jws::{Alg, Kty};
 use super::wire::{CommandHeader, KeyGenRequest, KeyTypePrior, ProvCommand, ProvisionRequest};
+/// A key's `usage` and `keystate` are stored with it (`device_keys`), so the store defines them.
+pub use crate::store::hermod::{KeyState, Usage};
 
 pub const MAX_SECONDS: i64 = 604_800;
 pub const DEFAULT_SECONDS: i64 = 300;
 pub const MAX_CSR_BYTES: usize = 8 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Usage {
-    Sig,
-    Auth,
-    Enc,
-}
-
-impl Usage {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "SIG" => Some(Usage::Sig),
-            "AUTH" => Some(Usage::Auth),
-            "ENC" => Some(Usage::Enc),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Usage::Sig => "SIG",
-            Usage::Auth => "AUTH",
-            Usage::Enc => "ENC",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyState {
-    Active,
-    Inactive,
-}
-
-impl KeyState {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ACTIVE" => Some(KeyState::Active),
-            "INACTIVE" => Some(KeyState::Inactive),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Active => "ACTIVE",
-            KeyState::Inactive => "INACTIVE",
-        }
-    }
-}
 
 /// One allowed `(keytype, keylength, responsemechanism)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,8 @@ use super::wire::{
 };
 use super::Settings;
 use crate::store::hermod::{
-    CommandState, HermodClient, HermodCommand, NewCallback, NewCommand, NewDeviceKey, NewProfile,
-    Transition,
+    CommandState, CommandType, HermodClient, HermodCommand, NewCallback, NewCommand, NewDeviceKey,
+    NewProfile, Transition,
 };
 use crate::store::{Store, StoreError};
 use crate::types::rfc3339;
@@ -255,7 +255,7 @@ impl Hermod {
                 mid: c.mid.clone(),
                 location: self.location(&c.bid, &c.mid),
             }],
-            command_type: c.command_type.clone(),
+            command_type: c.command_type.as_str().into(),
             state: state.as_str().into(),
             fqdn: self.fqdn.clone(),
         }
@@ -316,7 +316,7 @@ impl Hermod {
             id: fixed.id,
             client_id: &client.client_id,
             external_id: spec.external_id.as_deref(),
-            command_type: "PROV",
+            command_type: CommandType::Prov,
             nonce: &spec.nonce,
             user_pk: user.pk,
             request_json: &request_json,
@@ -530,7 +530,7 @@ impl Hermod {
             messages: vec![BoxEntry {
                 mid: c.mid.clone(),
                 location: self.location(&c.bid, &c.mid),
-                command_type: c.command_type.clone(),
+                command_type: c.command_type.as_str().into(),
             }],
         })
     }
@@ -545,7 +545,7 @@ impl Hermod {
             .map_err(|_| ApiError::new(500, "internal_error", "a stored command does not parse"))?;
         Ok(Message {
             mid: c.mid.clone(),
-            command_type: c.command_type.clone(),
+            command_type: c.command_type.as_str().into(),
             expires_at: rfc3339(c.timeout_at),
             prov_command: prov,
             boxurl: self.box_url(&c.box_id),
@@ -669,13 +669,13 @@ impl Hermod {
                 .iter()
                 .map(|k| NewDeviceKey {
                     keyid: k.keyid.clone(),
-                    usage: k.usage.clone(),
+                    usage: k.usage,
                     kty: k.kty.as_str().into(),
                     alg: k.alg.as_str().into(),
                     bits: k.bits as i32,
                     public_jwk: k.public_jwk.clone(),
                     thumbprint: k.thumbprint.clone(),
-                    key_state: k.key_state.clone(),
+                    key_state: k.key_state,
                     certreq: k.certreq.clone(),
                 })
                 .collect(),

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::csr::{Csr, CsrAlg};
 use super::jws::{parse_compact, strict_object, Alg, JwsError, Kty, PublicKey};
-use super::model::{KeySpec, KeyType};
+use super::model::{KeySpec, KeyState, KeyType, Usage};
 
 /// Payloads above this size are refused.
 pub const MAX_PAYLOAD_BYTES: usize = 40 * 1024;
@@ -133,14 +133,14 @@ pub struct Expected<'a> {
 #[derive(Debug, Clone)]
 pub struct VerifiedKey {
     pub keyid: String,
-    pub usage: String,
+    pub usage: Usage,
     pub kty: Kty,
     pub alg: Alg,
     pub bits: u32,
     /// Canonical public JWK.
     pub public_jwk: String,
     pub thumbprint: String,
-    pub key_state: String,
+    pub key_state: KeyState,
     pub certreq: Option<Vec<u8>>,
 }
 
@@ -507,13 +507,13 @@ fn verify_key(
     };
     Ok(VerifiedKey {
         keyid: kid.to_owned(),
-        usage: spec.usage.as_str().to_owned(),
+        usage: spec.usage,
         kty: key.kty(),
         alg,
         bits,
         public_jwk: key.canonical_json(),
         thumbprint: key.thumbprint(),
-        key_state: spec.keystate.as_str().to_owned(),
+        key_state: spec.keystate,
         certreq,
     })
 }

@@ -6,8 +6,7 @@ use super::{Store, StoreError};
 
 /// One audit row to write: who called what, and how it ended. Never a secret: the fields are
 /// identifiers and outcome codes only.
-#[derive(Debug, Clone, Default, Insertable)]
-#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Default)]
 pub struct NewAudit {
     pub client_addr: Option<String>,
     pub command: String,
@@ -19,6 +18,24 @@ pub struct NewAudit {
     pub return_code: i32,
     pub status_code: i32,
     pub detail: Option<String>,
+}
+
+/// A new row of `audit_log`.
+#[derive(Insertable)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
+struct AuditInsert<'a> {
+    at: i64,
+    client_addr: Option<&'a str>,
+    command: &'a str,
+    user_id: Option<&'a str>,
+    domain: Option<&'a str>,
+    serial_no: Option<&'a str>,
+    registration_id: Option<&'a str>,
+    status: &'a str,
+    return_code: i32,
+    status_code: i32,
+    detail: Option<&'a str>,
+    occurrences: i32,
 }
 
 /// An audit row as read back.
@@ -76,11 +93,20 @@ impl Store {
     fn audit_row(&self, e: &NewAudit, at: i64, occurrences: i32) -> Result<i64, StoreError> {
         self.write_tx(|c| {
             Ok(diesel::insert_into(audit_log::table)
-                .values((
-                    e,
-                    audit_log::at.eq(at),
-                    audit_log::occurrences.eq(occurrences),
-                ))
+                .values(AuditInsert {
+                    at,
+                    client_addr: e.client_addr.as_deref(),
+                    command: &e.command,
+                    user_id: e.user_id.as_deref(),
+                    domain: e.domain.as_deref(),
+                    serial_no: e.serial_no.as_deref(),
+                    registration_id: e.registration_id.as_deref(),
+                    status: &e.status,
+                    return_code: e.return_code,
+                    status_code: e.status_code,
+                    detail: e.detail.as_deref(),
+                    occurrences,
+                })
                 .returning(audit_log::id)
                 .get_result(c)?)
         })

@@ -21,10 +21,7 @@ pub struct DeviceInstance {
     pub device_type: i32,
     pub device_id: Option<String>,
     pub description: Option<String>,
-    /// `pending`, `active` or `revoked` ([`InstanceStatus`]); read through the enum, so a
-    /// value it does not know is an error.
-    #[diesel(deserialize_as = InstanceStatus)]
-    pub status: String,
+    pub status: InstanceStatus,
     pub created_at: i64,
     pub activated_at: Option<i64>,
 }
@@ -136,13 +133,6 @@ impl TextEnum for InstanceStatus {
     }
 }
 text_enum_sql!(InstanceStatus);
-
-/// [`DeviceInstance::status`] keeps the stored text.
-impl From<InstanceStatus> for String {
-    fn from(s: InstanceStatus) -> String {
-        s.as_str().to_owned()
-    }
-}
 
 /// Instances that count against a license: all but revoked ones.
 const LIVE: [InstanceStatus; 2] = [InstanceStatus::Pending, InstanceStatus::Active];

@@ -121,13 +121,6 @@ impl TextEnum for CallbackStatus {
 }
 text_enum_sql!(CallbackStatus);
 
-/// [`CallbackEntry::status`] keeps the stored text.
-impl From<CallbackStatus> for String {
-    fn from(s: CallbackStatus) -> String {
-        s.as_str().to_owned()
-    }
-}
-
 /// The status of a device profile (`device_profiles.status`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, diesel::AsExpression, diesel::FromSqlRow,
@@ -157,6 +150,93 @@ impl TextEnum for ProfileStatus {
     }
 }
 text_enum_sql!(ProfileStatus);
+
+/// The type of a command (`hermod_commands.command_type`, the wire's `commandType`): the
+/// front issues provision commands only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum CommandType {
+    Prov,
+}
+
+impl CommandType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prov => "PROV",
+        }
+    }
+}
+
+impl TextEnum for CommandType {
+    const COLUMN: &'static str = "hermod_commands.command_type";
+    const VARIANTS: &'static [Self] = &[Self::Prov];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(CommandType);
+
+/// What a device key is for (a key generation request's `usage`; `device_keys.usage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum Usage {
+    Sig,
+    Auth,
+    Enc,
+}
+
+impl Usage {
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::from_text(s).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Usage::Sig => "SIG",
+            Usage::Auth => "AUTH",
+            Usage::Enc => "ENC",
+        }
+    }
+}
+
+impl TextEnum for Usage {
+    const COLUMN: &'static str = "device_keys.usage";
+    const VARIANTS: &'static [Self] = &[Self::Sig, Self::Auth, Self::Enc];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(Usage);
+
+/// The state a device key is generated in (a request's `keystate`; `device_keys.key_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum KeyState {
+    Active,
+    Inactive,
+}
+
+impl KeyState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::from_text(s).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "ACTIVE",
+            KeyState::Inactive => "INACTIVE",
+        }
+    }
+}
+
+impl TextEnum for KeyState {
+    const COLUMN: &'static str = "device_keys.key_state";
+    const VARIANTS: &'static [Self] = &[Self::Active, Self::Inactive];
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+text_enum_sql!(KeyState);
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("hermod: {what}"))
@@ -252,8 +332,7 @@ impl AttestationKey {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = attestation_keys, treat_none_as_default_value = false)]
+/// A trust-store entry to add (or to update, found by its thumbprint).
 pub struct NewAttestationKey<'a> {
     pub kid: &'a str,
     pub thumbprint: &'a str,
@@ -262,6 +341,20 @@ pub struct NewAttestationKey<'a> {
     pub jwk_kid: Option<&'a str>,
     pub not_before: Option<i64>,
     pub not_after: Option<i64>,
+}
+
+/// A new row of `attestation_keys`.
+#[derive(Insertable)]
+#[diesel(table_name = attestation_keys, treat_none_as_default_value = false)]
+struct AttestationKeyInsert<'a> {
+    kid: &'a str,
+    thumbprint: &'a str,
+    public_jwk: &'a str,
+    algs: &'a str,
+    jwk_kid: Option<&'a str>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+    created_at: i64,
 }
 
 /// What updating a trust-store entry rewrites (its thumbprint, key and creation time stay).
@@ -285,7 +378,7 @@ pub struct HermodCommand {
     pub id: i64,
     pub client_id: String,
     pub external_id: Option<String>,
-    pub command_type: String,
+    pub command_type: CommandType,
     pub state: CommandState,
     pub nonce: String,
     pub user_pk: i64,
@@ -325,7 +418,7 @@ struct CommandRow {
     id: i64,
     client_id: String,
     external_id: Option<String>,
-    command_type: String,
+    command_type: CommandType,
     state: CommandState,
     nonce: String,
     user_pk: i64,
@@ -384,7 +477,7 @@ pub struct NewCommand<'a> {
     pub id: Option<i64>,
     pub client_id: &'a str,
     pub external_id: Option<&'a str>,
-    pub command_type: &'a str,
+    pub command_type: CommandType,
     pub nonce: &'a str,
     pub user_pk: i64,
     pub request_json: &'a str,
@@ -403,9 +496,12 @@ pub struct NewCommand<'a> {
 #[derive(Insertable)]
 #[diesel(table_name = hermod_commands, treat_none_as_default_value = false)]
 struct CommandInsert<'a> {
+    /// `None`: left to the database.
+    #[diesel(treat_none_as_default_value = true)]
+    id: Option<i64>,
     client_id: &'a str,
     external_id: Option<&'a str>,
-    command_type: &'a str,
+    command_type: CommandType,
     state: CommandState,
     nonce: &'a str,
     user_pk: i64,
@@ -438,18 +534,34 @@ pub struct NewProfile {
     pub keys: Vec<NewDeviceKey>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = device_keys, treat_none_as_default_value = false)]
+/// A verified device key to store with its profile.
 pub struct NewDeviceKey {
     pub keyid: String,
-    pub usage: String,
+    pub usage: Usage,
     pub kty: String,
     pub alg: String,
     pub bits: i32,
     pub public_jwk: String,
     pub thumbprint: String,
-    pub key_state: String,
+    pub key_state: KeyState,
     pub certreq: Option<Vec<u8>>,
+}
+
+/// A new row of `device_keys`.
+#[derive(Insertable)]
+#[diesel(table_name = device_keys, treat_none_as_default_value = false)]
+struct DeviceKeyInsert<'a> {
+    profile_id: &'a str,
+    keyid: &'a str,
+    usage: Usage,
+    kty: &'a str,
+    alg: &'a str,
+    bits: i32,
+    public_jwk: &'a str,
+    thumbprint: &'a str,
+    key_state: KeyState,
+    certreq: Option<&'a [u8]>,
+    created_at: i64,
 }
 
 /// A new row of `device_profiles`.
@@ -487,7 +599,7 @@ pub struct ProfileListing {
     pub domain: String,
     pub name: String,
     pub servername: String,
-    pub status: String,
+    pub status: ProfileStatus,
     pub created_at: i64,
     pub keys: Vec<KeyListing>,
 }
@@ -513,10 +625,7 @@ pub struct CallbackEntry {
     pub url: String,
     #[serde(skip)]
     pub body: String,
-    /// A [`CallbackStatus`], as stored; read through the enum, so a value it does not know
-    /// is an error.
-    #[diesel(deserialize_as = CallbackStatus)]
-    pub status: String,
+    pub status: CallbackStatus,
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub lease_until: Option<i64>,
@@ -728,7 +837,16 @@ impl Store {
                 }
                 None => {
                     diesel::insert_into(attestation_keys::table)
-                        .values((new, attestation_keys::created_at.eq(now)))
+                        .values(AttestationKeyInsert {
+                            kid: new.kid,
+                            thumbprint: new.thumbprint,
+                            public_jwk: new.public_jwk,
+                            algs: new.algs,
+                            jwk_kid: new.jwk_kid,
+                            not_before: new.not_before,
+                            not_after: new.not_after,
+                            created_at: now,
+                        })
                         .execute(c)?;
                 }
             }
@@ -785,6 +903,7 @@ impl Store {
                 return Err(StoreError::Conflict("nonce".into()));
             }
             let values = CommandInsert {
+                id: new.id,
                 client_id: new.client_id,
                 external_id: new.external_id,
                 command_type: new.command_type,
@@ -803,20 +922,14 @@ impl Store {
                 timeout_at: new.timeout_at,
                 lifespan_at: new.lifespan_at,
             };
-            let id = match new.id {
-                Some(id) => diesel::insert_into(hermod_commands::table)
-                    .values((hermod_commands::id.eq(id), values))
-                    .returning(hermod_commands::id)
-                    .get_result(c),
-                None => diesel::insert_into(hermod_commands::table)
-                    .values(values)
-                    .returning(hermod_commands::id)
-                    .get_result(c),
-            };
-            id.map_err(|e| match StoreError::from(e) {
-                StoreError::Conflict(_) => StoreError::Conflict("nonce".into()),
-                other => other,
-            })
+            diesel::insert_into(hermod_commands::table)
+                .values(values)
+                .returning(hermod_commands::id)
+                .get_result(c)
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict("nonce".into()),
+                    other => other,
+                })
         })
     }
 
@@ -1031,11 +1144,19 @@ impl Store {
                 .execute(c)?;
             for k in &profile.keys {
                 diesel::insert_into(device_keys::table)
-                    .values((
-                        device_keys::profile_id.eq(&profile.profile_id),
-                        k,
-                        device_keys::created_at.eq(now),
-                    ))
+                    .values(DeviceKeyInsert {
+                        profile_id: &profile.profile_id,
+                        keyid: &k.keyid,
+                        usage: k.usage,
+                        kty: &k.kty,
+                        alg: &k.alg,
+                        bits: k.bits,
+                        public_jwk: &k.public_jwk,
+                        thumbprint: &k.thumbprint,
+                        key_state: k.key_state,
+                        certreq: k.certreq.as_deref(),
+                        created_at: now,
+                    })
                     .execute(c)?;
             }
             enqueue_callback(c, command, callback, now)?;
@@ -1156,7 +1277,7 @@ impl Store {
                 domain: r.2,
                 name: r.3,
                 servername: r.4,
-                status: r.5.as_str().to_owned(),
+                status: r.5,
                 created_at: r.6,
                 keys,
             });
@@ -1330,7 +1451,7 @@ mod tests {
             id: 1,
             client_id: "c".into(),
             external_id: None,
-            command_type: "PROV".into(),
+            command_type: CommandType::Prov,
             state: CommandState::InProgress,
             nonce: "n".into(),
             user_pk: 1,

@@ -63,13 +63,6 @@ impl TextEnum for MailStatus {
 }
 text_enum_sql!(MailStatus);
 
-/// [`OutboxEntry::status`] keeps the stored text.
-impl From<MailStatus> for String {
-    fn from(s: MailStatus) -> String {
-        s.as_str().to_owned()
-    }
-}
-
 /// A message leased to one sender: its body opened.
 pub struct ClaimedMail {
     pub id: i64,
@@ -100,10 +93,7 @@ pub struct OutboxEntry {
     pub command: String,
     pub recipient: String,
     pub subject: String,
-    /// A [`MailStatus`], as stored; read through the enum, so a value it does not know is an
-    /// error.
-    #[diesel(deserialize_as = MailStatus)]
-    pub status: String,
+    pub status: MailStatus,
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -491,7 +481,10 @@ mod tests {
         assert_eq!(s.claim_due_mail(12, 10, 5).unwrap().len(), 1);
         s.mark_mail_failed(id, "gave up").unwrap();
         assert!(s.claim_due_mail(1000, 10, 5).unwrap().is_empty());
-        assert_eq!(s.list_outbox(None, 1).unwrap()[0].status, "failed");
+        assert_eq!(
+            s.list_outbox(None, 1).unwrap()[0].status,
+            MailStatus::Failed
+        );
     }
 
     #[test]
@@ -515,7 +508,10 @@ mod tests {
             .unwrap();
         drop(conn);
         assert!(s.claim_due_mail(0, 10, 5).unwrap().is_empty());
-        assert_eq!(s.list_outbox(None, 1).unwrap()[0].status, "failed");
+        assert_eq!(
+            s.list_outbox(None, 1).unwrap()[0].status,
+            MailStatus::Failed
+        );
     }
 
     #[test]

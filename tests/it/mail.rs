@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{backends, cli, Backend, SmtpSink, TestDb, TestServer, MASTER_KEY};
 use provd::crypto::MasterKey;
-use provd::store::{OutgoingMail, Store};
+use provd::store::{MailStatus, OutgoingMail, Store};
 use zeroize::Zeroizing;
 
 const TO: &str = "someone@example.test";
@@ -274,5 +274,8 @@ fn the_worker_scans_at_startup_wakes_on_notify_and_stops() {
         std::thread::park_timeout(Duration::from_millis(50));
     }
     let rows = store.list_outbox(None, 10).unwrap();
-    assert!(rows.iter().all(|r| r.status == "sent"), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.status == MailStatus::Sent),
+        "{rows:?}"
+    );
 }
