@@ -148,8 +148,8 @@ pub enum ProfileCmd {
 #[derive(Debug, Subcommand)]
 pub enum CallbacksCmd {
     List {
-        #[arg(long, value_parser = ["queued", "sent", "failed"])]
-        status: Option<String>,
+        #[arg(long, value_parser = super::stored::<CallbackStatus>())]
+        status: Option<CallbackStatus>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
@@ -490,7 +490,6 @@ fn profile(c: ProfileCmd, store: &Store, config: &Config, out: &Output) -> Resul
 fn callbacks(c: CallbacksCmd, store: &Store, out: &Output) -> Result<()> {
     match c {
         CallbacksCmd::List { status, limit } => {
-            let status = status.as_deref().and_then(CallbackStatus::parse);
             let rows = store.list_callbacks(status, limit.clamp(1, 100_000))?;
             out.list(
                 &rows,

@@ -23,6 +23,17 @@ use crate::config::{redact_url, Config, Overrides};
 use crate::store::Store;
 use output::Output;
 
+/// A clap value parser for a stored status: `--help` lists the stored texts and the value
+/// parses into the enum itself, so no match over strings falls back to a variant.
+fn stored<T>() -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: crate::store::TextEnum + Clone + Send + Sync,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(T::VARIANTS.iter().map(|v| v.text()))
+        .try_map(|text| T::from_text(&text))
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "provd",
@@ -142,8 +153,8 @@ pub enum ConfigCommand {
 pub enum RegistrationCommand {
     /// List registrations, newest first.
     List {
-        #[arg(long, value_parser = ["pending", "delivered", "activated", "revoked"])]
-        status: Option<String>,
+        #[arg(long, value_parser = stored::<crate::store::RegistrationStatus>())]
+        status: Option<crate::store::RegistrationStatus>,
     },
     /// Revoke a registration that is not spent: its activation can no longer complete, the
     /// key it prepared is dropped, and the authenticator keeps its current key.
@@ -722,13 +733,6 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Outbox(c) => outbox::run(c, &open_store(&config)?, &config, &out),
         Command::Hermod(c) => hermod::run(c, &open_store(&config)?, &config, &out),
         Command::Registration(RegistrationCommand::List { status }) => {
-            use crate::store::RegistrationStatus as S;
-            let status = status.map(|s| match s.as_str() {
-                "pending" => S::Pending,
-                "delivered" => S::Delivered,
-                "activated" => S::Activated,
-                _ => S::Revoked,
-            });
             let rows: Vec<serde_json::Value> = open_store(&config)?
                 .list_registrations(status)?
                 .into_iter()

@@ -10,8 +10,8 @@ use crate::store::{is_mail_address, now, MailStatus, OutgoingMail, Store};
 pub enum OutboxCommand {
     /// List outbox messages, newest first (never their bodies).
     List {
-        #[arg(long, value_parser = ["queued", "sent", "failed"])]
-        status: Option<String>,
+        #[arg(long, value_parser = super::stored::<MailStatus>())]
+        status: Option<MailStatus>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
@@ -28,11 +28,6 @@ pub const TEST_SUBJECT: &str = "provd test message";
 pub fn run(c: OutboxCommand, store: &Store, config: &Config, out: &Output) -> Result<()> {
     match c {
         OutboxCommand::List { status, limit } => {
-            let status = status.map(|s| match s.as_str() {
-                "queued" => MailStatus::Queued,
-                "sent" => MailStatus::Sent,
-                _ => MailStatus::Failed,
-            });
             let rows = store.list_outbox(status, limit.clamp(1, 100_000))?;
             out.list(
                 &rows,

@@ -35,6 +35,8 @@ use thiserror::Error;
 
 use crate::crypto::{CryptoError, MasterKey};
 
+pub(crate) use text_enum::TextEnum;
+
 pub use audit::{AuditFilter, AuditRecord, NewAudit};
 pub use authenticators::{
     Assignment, Authenticator, AuthenticatorStatus, NewAuthenticator, DEFAULT_APPLICATIONS,
