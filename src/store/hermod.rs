@@ -373,7 +373,8 @@ struct AttestationKeyChange<'a> {
 // Commands
 
 /// A command row, states typed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = hermod_commands)]
 pub struct HermodCommand {
     pub id: i64,
     pub client_id: String,
@@ -409,65 +410,6 @@ impl HermodCommand {
         } else {
             self.state
         }
-    }
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = hermod_commands)]
-struct CommandRow {
-    id: i64,
-    client_id: String,
-    external_id: Option<String>,
-    command_type: CommandType,
-    state: CommandState,
-    nonce: String,
-    user_pk: i64,
-    request_json: String,
-    bid: String,
-    mid: String,
-    token_sha256: Vec<u8>,
-    sealed_token: Option<Vec<u8>>,
-    box_id: String,
-    attempts: i32,
-    token_failures: i32,
-    response_jws: Option<String>,
-    error: Option<String>,
-    profile_id: Option<String>,
-    created_at: i64,
-    timeout_at: i64,
-    lifespan_at: i64,
-    fetched_at: Option<i64>,
-    answered_at: Option<i64>,
-}
-
-impl TryFrom<CommandRow> for HermodCommand {
-    type Error = StoreError;
-    fn try_from(r: CommandRow) -> Result<Self, StoreError> {
-        Ok(HermodCommand {
-            id: r.id,
-            client_id: r.client_id,
-            external_id: r.external_id,
-            command_type: r.command_type,
-            state: r.state,
-            nonce: r.nonce,
-            user_pk: r.user_pk,
-            request_json: r.request_json,
-            bid: r.bid,
-            mid: r.mid,
-            token_sha256: r.token_sha256,
-            sealed_token: r.sealed_token,
-            box_id: r.box_id,
-            attempts: r.attempts,
-            token_failures: r.token_failures,
-            response_jws: r.response_jws,
-            error: r.error,
-            profile_id: r.profile_id,
-            created_at: r.created_at,
-            timeout_at: r.timeout_at,
-            lifespan_at: r.lifespan_at,
-            fetched_at: r.fetched_at,
-            answered_at: r.answered_at,
-        })
     }
 }
 
@@ -935,24 +877,20 @@ impl Store {
 
     pub fn hermod_command(&self, id: i64) -> Result<Option<HermodCommand>, StoreError> {
         let mut conn = self.conn()?;
-        hermod_commands::table
+        Ok(hermod_commands::table
             .find(id)
-            .select(CommandRow::as_select())
+            .select(HermodCommand::as_select())
             .first(&mut conn)
-            .optional()?
-            .map(HermodCommand::try_from)
-            .transpose()
+            .optional()?)
     }
 
     pub fn hermod_command_by_bid(&self, bid: &str) -> Result<Option<HermodCommand>, StoreError> {
         let mut conn = self.conn()?;
-        hermod_commands::table
+        Ok(hermod_commands::table
             .filter(hermod_commands::bid.eq(bid))
-            .select(CommandRow::as_select())
+            .select(HermodCommand::as_select())
             .first(&mut conn)
-            .optional()?
-            .map(HermodCommand::try_from)
-            .transpose()
+            .optional()?)
     }
 
     /// Commands, newest first; filtered by client and state when given.
@@ -964,7 +902,7 @@ impl Store {
     ) -> Result<Vec<HermodCommand>, StoreError> {
         let mut conn = self.conn()?;
         let mut q = hermod_commands::table
-            .select(CommandRow::as_select())
+            .select(HermodCommand::as_select())
             .order(hermod_commands::id.desc())
             .limit(limit)
             .into_boxed();
@@ -974,10 +912,7 @@ impl Store {
         if let Some(s) = state {
             q = q.filter(hermod_commands::state.eq(s));
         }
-        q.load(&mut conn)?
-            .into_iter()
-            .map(HermodCommand::try_from)
-            .collect()
+        Ok(q.load(&mut conn)?)
     }
 
     /// Records the first fetch of the message.
@@ -1171,16 +1106,13 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<HermodCommand>, StoreError> {
         let mut conn = self.conn()?;
-        hermod_commands::table
+        Ok(hermod_commands::table
             .filter(hermod_commands::state.eq(CommandState::InProgress))
             .filter(hermod_commands::timeout_at.le(now))
             .order(hermod_commands::timeout_at)
             .limit(limit)
-            .select(CommandRow::as_select())
-            .load(&mut conn)?
-            .into_iter()
-            .map(HermodCommand::try_from)
-            .collect()
+            .select(HermodCommand::as_select())
+            .load(&mut conn)?)
     }
 
     /// Removes terminal commands past their lifespan whose callbacks are settled (sent or
