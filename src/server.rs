@@ -236,7 +236,7 @@ fn decode_request(
     let operation = parsed.operation;
     Ok(Decoded {
         operation,
-        command: parsed.command,
+        command: parsed.command.to_owned(),
         call: parsed
             .body
             .and_then(|body| crate::commands::decode(operation, &body)),
