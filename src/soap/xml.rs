@@ -198,7 +198,9 @@ impl<'a> Scope<'a> {
     /// Splits a qualified name and resolves its prefix; an unprefixed name takes the default
     /// namespace when `use_default`.
     fn resolve<'n>(&self, qname: &'n str, use_default: bool) -> Result<(Ns, &'n str), WireError> {
-        match qname.split_once(':') {
+        // Names are short: a plain search for the colon beats the general string searcher.
+        let colon = qname.bytes().position(|b| b == b':');
+        match colon.map(|at| (&qname[..at], &qname[at + 1..])) {
             Some((p, local)) => match self.lookup(p) {
                 Some(ns) => Ok((ns, local)),
                 None => Err(WireError::Malformed(format!("undeclared prefix {p:?}"))),
@@ -420,22 +422,25 @@ fn open<'a, 's>(
         }
         Ok(())
     };
-    let mut simple = [("", ""); SIMPLE_ATTRIBUTES];
-    match simple_attributes(raw, name_len, &mut simple) {
-        Some(n) => {
-            for (count, &(key, value)) in simple[..n].iter().enumerate() {
-                add(count, key, value)?;
-            }
-        }
-        None => {
-            for (count, attr) in Attributes::new(raw, name_len).enumerate() {
-                if count >= limits.max_attributes_per_element {
-                    return Err(too_many_attributes(limits));
+    // A tag that is only its name has no attributes to read.
+    if raw.len() > name_len {
+        let mut simple = [("", ""); SIMPLE_ATTRIBUTES];
+        match simple_attributes(raw, name_len, &mut simple) {
+            Some(n) => {
+                for (count, &(key, value)) in simple[..n].iter().enumerate() {
+                    add(count, key, value)?;
                 }
-                let attr = attr.map_err(|err| WireError::Malformed(err.to_string()))?;
-                let key = within(input, attr.key.into_inner())?;
-                let value = within(input, &attr.value)?;
-                add(count, key, value)?;
+            }
+            None => {
+                for (count, attr) in Attributes::new(raw, name_len).enumerate() {
+                    if count >= limits.max_attributes_per_element {
+                        return Err(too_many_attributes(limits));
+                    }
+                    let attr = attr.map_err(|err| WireError::Malformed(err.to_string()))?;
+                    let key = within(input, attr.key.into_inner())?;
+                    let value = within(input, &attr.value)?;
+                    add(count, key, value)?;
+                }
             }
         }
     }
