@@ -3,6 +3,8 @@
 //! `commands::decode`). The input's length
 //! picks the declared Content-Type charset (the seed envelopes stay whole), so the decoding
 //! step before the parser (byte-order marks, declared charsets, Latin-1, UTF-16) is fuzzed too.
+//! The envelope reader, which decodes straight from the XML events, must also answer exactly
+//! as the tree-based reference (`soap::request::reference`) does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,5 +25,11 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(body) = parsed.body {
             let _ = provd::commands::decode(parsed.operation, &body);
         }
+    }
+    if let Ok(utf8) = provd::soap::encoding::to_utf8(data, content_type) {
+        let limits = Limits::default();
+        let direct = provd::soap::parse_request(utf8.as_bytes(), &limits);
+        let tree = provd::soap::request::reference::parse_request(utf8.as_bytes(), &limits);
+        assert_eq!(format!("{direct:?}"), format!("{tree:?}"));
     }
 });

@@ -195,8 +195,10 @@ pub fn decode(operation: Operation, body: &Body) -> Result<Call, RequestError> {
         .iter()
         .find(|(r, _)| *r == route)
         .ok_or_else(|| RequestError::UnknownCommand(name.to_owned()))?;
+    // provisioningExecute's commands read attributes only.
+    let no_element = Element::default();
     let mut input = Input {
-        element: &body.element,
+        element: body.element.as_ref().unwrap_or(&no_element),
         attributes: AttributeReader::new(&body.attributes, name),
     };
     let call = decoder(&mut input)?;

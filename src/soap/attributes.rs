@@ -269,37 +269,68 @@ impl AttributeSet {
             if child.name.local != "attributes" {
                 return Err(RequestError::Unexpected(child.name.local.clone()));
             }
-            let id_el = child.child("attributeID").ok_or(RequestError::MissingId)?;
-            let raw_id = id_el.text.trim();
-            let id = AttributeId::from_name(raw_id)
-                .ok_or_else(|| RequestError::Unknown(truncate(raw_id, 64)))?;
-            if let Some(why) = id.deprecated() {
-                return Err(RequestError::Deprecated(id, why));
-            }
-            if out.get(id).is_some() {
-                return Err(RequestError::Duplicate(id));
-            }
-            let value_el = child.child("value").ok_or(RequestError::Missing(id))?;
-            out.push(id, decode_value(id, value_el)?);
+            let value = child.child("value").map(|v| ValueElement {
+                text: &v.text,
+                xsi_type: v.xsi_type.as_ref().map(|t| TypeName {
+                    xsd: t.ns.as_deref() == Some(XSD_NS),
+                    local: &t.local,
+                }),
+            });
+            out.decode_attribute(child.child("attributeID").map(|e| e.text.as_str()), value)?;
         }
         Ok(out)
     }
+
+    /// Decodes one `attributes` element of an `attributeSet` from the text of its first
+    /// `attributeID` child and its first `value` child, and adds it.
+    pub fn decode_attribute(
+        &mut self,
+        id: Option<&str>,
+        value: Option<ValueElement<'_>>,
+    ) -> Result<(), RequestError> {
+        let raw_id = id.ok_or(RequestError::MissingId)?.trim();
+        let id = AttributeId::from_name(raw_id)
+            .ok_or_else(|| RequestError::Unknown(truncate(raw_id, 64)))?;
+        if let Some(why) = id.deprecated() {
+            return Err(RequestError::Deprecated(id, why));
+        }
+        if self.get(id).is_some() {
+            return Err(RequestError::Duplicate(id));
+        }
+        let value = value.ok_or(RequestError::Missing(id))?;
+        self.push(id, decode_value(id, &value)?);
+        Ok(())
+    }
+}
+
+/// The `value` element of an `attributes` element: its text and its `xsi:type`.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueElement<'x> {
+    pub text: &'x str,
+    pub xsi_type: Option<TypeName<'x>>,
+}
+
+/// A resolved `xsi:type`: whether it is in the XML Schema namespace, and its local name.
+#[derive(Debug, Clone, Copy)]
+pub struct TypeName<'x> {
+    pub xsd: bool,
+    pub local: &'x str,
 }
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-fn decode_value(id: AttributeId, el: &Element) -> Result<Value, RequestError> {
+fn decode_value(id: AttributeId, el: &ValueElement<'_>) -> Result<Value, RequestError> {
     let expected = id.xsd_type();
     if let Some(t) = &el.xsi_type {
-        let matches = t.ns.as_deref() == Some(XSD_NS) && t.local == expected.local();
+        let matches = t.xsd && t.local == expected.local();
         // Integers of any xsd integer type are accepted where the value fits.
         let integer_alias = expected != XsdType::String
             && expected != XsdType::Boolean
-            && t.ns.as_deref() == Some(XSD_NS)
+            && t.xsd
             && matches!(
-                t.local.as_str(),
+                t.local,
                 "int"
                     | "unsignedInt"
                     | "integer"
@@ -314,17 +345,13 @@ fn decode_value(id: AttributeId, el: &Element) -> Result<Value, RequestError> {
                 expected,
                 got: format!(
                     "{}{}",
-                    if t.ns.as_deref() == Some(XSD_NS) {
-                        "xsd:"
-                    } else {
-                        ""
-                    },
-                    truncate(&t.local, 32)
+                    if t.xsd { "xsd:" } else { "" },
+                    truncate(t.local, 32)
                 ),
             });
         }
     }
-    let text = el.text.as_str();
+    let text = el.text;
     match expected {
         XsdType::String => {
             let got = text.chars().count();

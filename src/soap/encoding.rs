@@ -52,6 +52,10 @@ fn declared_encoding(body: &[u8]) -> Option<&str> {
 
 /// The encodings provd decodes by label (UTF-16 only with a byte-order mark).
 fn by_label(label: &str, source: &str) -> Result<&'static Encoding, WireError> {
+    // What nearly every client sends, without the search through every label.
+    if label.eq_ignore_ascii_case("utf-8") {
+        return Ok(UTF_8);
+    }
     match Encoding::for_label(label.as_bytes()) {
         Some(e) if e == UTF_8 || e == WINDOWS_1252 => Ok(e),
         Some(e) if e == UTF_16LE || e == UTF_16BE => Err(refuse(format!(
@@ -69,10 +73,9 @@ fn decode<'a>(
     enc: &'static Encoding,
     bytes: &'a [u8],
     source: &str,
-) -> Result<Cow<'a, [u8]>, WireError> {
+) -> Result<Cow<'a, str>, WireError> {
     match enc.decode_without_bom_handling_and_without_replacement(bytes) {
-        Some(Cow::Borrowed(s)) => Ok(Cow::Borrowed(s.as_bytes())),
-        Some(Cow::Owned(s)) => Ok(Cow::Owned(s.into_bytes())),
+        Some(text) => Ok(text),
         None => Err(refuse(format!(
             "the body is not valid {} ({source})",
             enc.name()
@@ -81,29 +84,30 @@ fn decode<'a>(
 }
 
 /// The body as UTF-8 without a byte-order mark, or a Fault saying why it cannot be decoded.
-pub fn to_utf8<'a>(body: &'a [u8], content_type: Option<&str>) -> Result<Cow<'a, [u8]>, WireError> {
+/// The XML declaration is read only when no byte-order mark or charset decided.
+pub fn to_utf8<'a>(body: &'a [u8], content_type: Option<&str>) -> Result<Cow<'a, str>, WireError> {
     if let Some((enc, bom_len)) = Encoding::for_bom(body) {
         return decode(enc, &body[bom_len..], "byte-order mark");
     }
-    let (enc, source) = match (
-        content_type.and_then(content_type_charset),
-        declared_encoding(body),
-    ) {
-        (Some(label), _) => (
+    let charset = content_type.and_then(content_type_charset);
+    let (enc, source) = match charset {
+        Some(label) => (
             by_label(label, "the Content-Type charset")?,
             "Content-Type charset",
         ),
-        (None, Some(label)) => (by_label(label, "the XML declaration")?, "XML declaration"),
-        (None, None) => {
-            return match std::str::from_utf8(body) {
-                Ok(_) => Ok(Cow::Borrowed(body)),
-                Err(e) => Err(refuse(format!(
-                    "the body is not UTF-8 (invalid byte at {}) and declares no encoding; \
-                     declare it in the XML declaration or the Content-Type charset",
-                    e.valid_up_to()
-                ))),
-            };
-        }
+        None => match declared_encoding(body) {
+            Some(label) => (by_label(label, "the XML declaration")?, "XML declaration"),
+            None => {
+                return match std::str::from_utf8(body) {
+                    Ok(text) => Ok(Cow::Borrowed(text)),
+                    Err(e) => Err(refuse(format!(
+                        "the body is not UTF-8 (invalid byte at {}) and declares no encoding; \
+                         declare it in the XML declaration or the Content-Type charset",
+                        e.valid_up_to()
+                    ))),
+                };
+            }
+        },
     };
     decode(enc, body, source)
 }
@@ -112,8 +116,8 @@ pub fn to_utf8<'a>(body: &'a [u8], content_type: Option<&str>) -> Result<Cow<'a,
 mod tests {
     use super::*;
 
-    fn s(c: Cow<'_, [u8]>) -> String {
-        String::from_utf8(c.into_owned()).unwrap()
+    fn s(c: Cow<'_, str>) -> String {
+        c.into_owned()
     }
 
     #[test]

@@ -44,9 +44,27 @@ fn response_buffer(body_hint: usize) -> String {
     out
 }
 
-/// Appends a number's decimal digits.
-fn push_int(out: &mut String, n: impl std::fmt::Display) {
-    let _ = write!(out, "{n}");
+/// Appends an integer's decimal digits (without the formatting machinery: every response
+/// writes two or three).
+fn push_int(out: &mut String, n: impl Into<i64>) {
+    let n: i64 = n.into();
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 fn result_codes(out: &mut String, status: StatusCode) {
@@ -111,9 +129,9 @@ pub fn execute(result: Result<&ResultAttributes, &Failure>) -> String {
                     out.push_str(r#"">"#);
                     match value {
                         Value::Str(s) => out.push_str(&escape(s)),
-                        Value::UnsignedInt(n) => push_int(&mut out, n),
-                        Value::Int(n) => push_int(&mut out, n),
-                        Value::Boolean(b) => push_int(&mut out, b),
+                        Value::UnsignedInt(n) => push_int(&mut out, *n),
+                        Value::Int(n) => push_int(&mut out, *n),
+                        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
                     }
                     if out.len() == start {
                         // An empty value is written as an empty element.
@@ -342,6 +360,18 @@ mod tests {
             "<result><registrationID>a&lt;b</registrationID><user><userID>alice</userID></user></result>"
         ));
         assert!(parse(xml.as_bytes(), &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for n in [0, 7, -1, 10, 1_700_000_000, i64::MIN, i64::MAX, -1000] {
+            let mut out = String::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        let mut out = String::new();
+        push_int(&mut out, u32::MAX);
+        assert_eq!(out, u32::MAX.to_string());
     }
 
     #[test]
