@@ -52,7 +52,7 @@ impl CommandState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
+        Self::from_text(s).ok()
     }
 
     pub fn is_terminal(self) -> bool {
@@ -105,10 +105,6 @@ impl CallbackStatus {
             Self::Sent => "sent",
             Self::Failed => "failed",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::from_text(s).ok()
     }
 }
 
